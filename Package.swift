@@ -1,0 +1,57 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "pyhost",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "pyhost", targets: ["pyhost"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    ],
+    targets: [
+        // System libraries: only the C shim includes their headers.
+        .systemLibrary(name: "CPython", path: "Modules/CPython", pkgConfig: "python3-embed",
+                       providers: [.apt(["libpython3-dev"])]),
+        .systemLibrary(name: "CSeccomp", path: "Modules/CSeccomp", pkgConfig: "libseccomp",
+                       providers: [.apt(["libseccomp-dev"])]),
+        // The thin C shim over CPython, libseccomp and the variadic Linux calls.
+        .target(name: "CPyHostShims", dependencies: ["CPython", "CSeccomp"], path: "Modules/CPyHostShims"),
+        // Messages shared by the server and the zygote.
+        .target(name: "PyHostWire", dependencies: [
+            "CPyHostShims",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        // The zygote and the sandboxed worker process: no HTTP, no threads.
+        .target(name: "PyHostWorker", dependencies: ["CPyHostShims", "PyHostWire"]),
+        // The host core: zygote client, worker channels, pool, registry. No HTTP.
+        .target(name: "PyHostCore", dependencies: [
+            "CPyHostShims", "PyHostWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // Routes and the mapping of errors to HTTP responses.
+        .target(name: "PyHostHTTP", dependencies: [
+            "PyHostCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
+        .executableTarget(name: "pyhost", dependencies: [
+            "PyHostWorker", "PyHostHTTP",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PyHostCoreTests", dependencies: ["PyHostCore"]),
+        .testTarget(name: "PyHostHTTPTests", dependencies: ["PyHostHTTP"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

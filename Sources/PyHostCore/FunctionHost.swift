@@ -1,0 +1,212 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PyHostWire
+
+/// The host: the function store, the zygote and the worker pool, with no HTTP in sight.
+public final class FunctionHost: Sendable {
+    public let configuration: HostConfiguration
+    private let registry: FunctionRegistry
+    private let zygote: ZygoteClient
+    private let pool: WorkerPool
+    private let catalog: FunctionCatalog
+    private let group: any EventLoopGroup
+    private let logger: Logger
+
+    /// Opens the store, starts the zygote, and loads the catalog of functions.
+    public static func start(_ configuration: HostConfiguration, logger: Logger) async throws -> FunctionHost {
+        let registry = try FunctionRegistry(directory: configuration.dataDirectory)
+        let zygote = try await ZygoteClient.start(
+            executable: configuration.executable, runtimeDirectory: configuration.runtimeDirectory, logger: logger)
+        let functions = try await registry.latestVersions()
+        let host = FunctionHost(configuration: configuration, registry: registry, zygote: zygote, logger: logger)
+        for function in functions { host.catalog.record(function) }
+        for function in functions { await host.pool.makeCurrent(name: function.name, version: function.version) }
+        logger.info("zygote ready", metadata: [
+            "python": "\(zygote.pythonVersion)", "pandas": "\(zygote.pandasVersion)", "functions": "\(functions.count)",
+        ])
+        return host
+    }
+
+    private init(configuration: HostConfiguration, registry: FunctionRegistry, zygote: ZygoteClient, logger: Logger) {
+        self.configuration = configuration
+        self.registry = registry
+        self.zygote = zygote
+        self.logger = logger
+        self.catalog = FunctionCatalog()
+        let group = MultiThreadedEventLoopGroup.singleton
+        self.group = group
+        let catalog = self.catalog
+        let timeout = configuration.timeout
+        self.pool = WorkerPool(limits: configuration.limits, logger: logger) { key in
+            guard let function = catalog[key.name], function.version == key.version else {
+                throw HostError.functionNotFound(key.name)
+            }
+            switch try await Self.loadWorker(name: key.name, source: function.source, zygote: zygote, group: group, timeout: timeout) {
+            case .ready(let worker): return worker
+            case .failed(let frame):
+                throw HostError.workerDied("the module no longer loads: \(String(buffer: frame.payload))")
+            }
+        }
+    }
+
+    // MARK: Deploy
+
+    /// Validates `body` as a module by loading it in a sandboxed worker, then stores it as the next version.
+    public func deploy(name: String, body: ByteBuffer) async throws -> DeployOutcome {
+        try FunctionName.validate(name)
+        guard body.readableBytes <= configuration.maximumSourceBytes else {
+            throw HostError.sourceTooLarge(limit: configuration.maximumSourceBytes)
+        }
+        guard body.readableBytes > 0 else { throw HostError.emptySource }
+        guard let source = String(validating: body.readableBytesView, as: UTF8.self) else { throw HostError.invalidUTF8Source }
+
+        switch try await Self.loadWorker(name: name, source: source, zygote: zygote, group: group, timeout: configuration.timeout) {
+        case .failed(let frame):
+            return frame.kind == .syntaxError ? .syntaxError(frame.payload) : .importFailed(frame.payload)
+        case .ready(let worker):
+            return try await store(name: name, source: source, worker: worker)
+        }
+    }
+
+    /// Makes the validated module the newest version; its worker becomes the first warm one.
+    private func store(name: String, source: String, worker: WorkerConnection) async throws -> DeployOutcome {
+        let version: FunctionVersion
+        do {
+            version = try await registry.addVersion(name: name, source: source)
+        } catch {
+            worker.terminate()
+            throw error
+        }
+        let current = catalog.record(version)
+        let key = FunctionKey(name: name, version: version.version)
+        await pool.makeCurrent(name: name, version: current.version)
+        await pool.adopt(worker, key: key)
+        logger.info("deployed", metadata: ["function": "\(key)", "sha256": "\(version.sha256)"])
+        return .deployed(version)
+    }
+
+    enum LoadResult {
+        case ready(WorkerConnection)
+        case failed(Frame)
+    }
+
+    /// Forks a worker and loads `source` in it. A worker whose module fails to load is ended.
+    private static func loadWorker(
+        name: String, source: String, zygote: ZygoteClient, group: any EventLoopGroup, timeout: Duration
+    ) async throws -> LoadResult {
+        let worker = try await WorkerConnection.adopt(try await zygote.spawn(), group: group)
+        var payload = ByteBuffer()
+        payload.writeString(name)
+        payload.writeString("\n")
+        payload.writeString(source)
+        let reply: Frame
+        do {
+            reply = try await worker.exchange(Frame(kind: .load, payload: payload), timeout: timeout)
+        } catch WorkerChannelError.deadlineExceeded {
+            worker.terminate()
+            throw HostError.deadlineExceeded(seconds: timeout.seconds)
+        } catch {
+            worker.terminate()
+            let exit = await zygote.exit(of: worker.pid, within: .seconds(2))
+            throw HostError.workerDied("while loading the module, " + (exit?.explanation ?? "the worker closed its channel"))
+        }
+        switch reply.kind {
+        case .ready:
+            return .ready(worker)
+        case .syntaxError, .loadError:
+            worker.terminate()
+            return .failed(reply)
+        default:
+            worker.terminate()
+            throw HostError.protocolViolation("the worker answered a load with a \(reply.kind) frame")
+        }
+    }
+
+    // MARK: Invoke
+
+    /// Calls the current version of `name` with `body`, a JSON request.
+    public func invoke(name: String, body: ByteBuffer) async throws -> InvocationOutcome {
+        guard let function = catalog[name] else { throw HostError.functionNotFound(name) }
+        guard body.readableBytes <= configuration.maximumRequestBytes else {
+            throw HostError.requestTooLarge(limit: configuration.maximumRequestBytes)
+        }
+        let key = FunctionKey(name: name, version: function.version)
+        let timeout = configuration.timeout
+        let deadline = ContinuousClock.now + timeout
+        let worker = try await pool.acquire(key, deadline: deadline, timeout: timeout)
+        let reply: Frame
+        do {
+            reply = try await worker.exchange(Frame(kind: .invoke, payload: body), timeout: deadline - .now)
+        } catch WorkerChannelError.deadlineExceeded {
+            await pool.release(worker, healthy: false)
+            throw HostError.deadlineExceeded(seconds: timeout.seconds)
+        } catch {
+            await pool.release(worker, healthy: false)
+            let exit = await zygote.exit(of: worker.pid, within: .seconds(2))
+            throw HostError.workerDied(exit?.explanation ?? "the worker closed its channel")
+        }
+        switch reply.kind {
+        case .result:
+            await pool.release(worker, healthy: true)
+            return .returned(reply.payload)
+        case .handlerError:
+            await pool.release(worker, healthy: true)
+            return .raised(reply.payload)
+        case .requestError:
+            await pool.release(worker, healthy: true)
+            return .badRequest(reply.payload)
+        default:
+            await pool.release(worker, healthy: false)
+            throw HostError.protocolViolation("the worker answered an invocation with a \(reply.kind) frame")
+        }
+    }
+
+    // MARK: Catalog
+
+    /// The newest version of every function, by name.
+    public func functions() -> [FunctionVersion] {
+        catalog.all
+    }
+
+    public func function(named name: String) throws -> FunctionVersion {
+        guard let function = catalog[name] else { throw HostError.functionNotFound(name) }
+        return function
+    }
+
+    /// Deletes every version of `name` and retires its workers.
+    public func delete(name: String) async throws {
+        guard try await registry.delete(name: name) else { throw HostError.functionNotFound(name) }
+        catalog.remove(name)
+        await pool.removeFunction(name)
+        logger.info("deleted", metadata: ["function": "\(name)"])
+    }
+
+    // MARK: Health
+
+    public struct Health: Sendable {
+        public let python: String
+        public let pandas: String
+        public let workers: WorkerPool.Counts
+        public let zygotePID: Int32
+        public let sandboxLayers: [String]
+    }
+
+    public func health() async -> Health {
+        Health(
+            python: zygote.pythonVersion, pandas: zygote.pandasVersion, workers: await pool.counts,
+            zygotePID: zygote.pid, sandboxLayers: SandboxLayer.allCases.map(\.rawValue))
+    }
+
+    /// Retires idle workers past the idle timeout; the server calls it periodically.
+    public func expireIdleWorkers() async {
+        await pool.expireIdle()
+    }
+
+    /// Ends every worker and the zygote.
+    public func shutdown() async {
+        await pool.shutdown()
+        zygote.shutdown()
+    }
+}

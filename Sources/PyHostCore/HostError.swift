@@ -1,0 +1,20 @@
+import PyHostWire
+
+/// A failure of the host around an invocation or a deploy, as opposed to an exception of the
+/// user's module (which is an outcome, see `InvocationOutcome` and `DeployOutcome`).
+public enum HostError: Error, Equatable, Sendable {
+    case invalidName(String)
+    case emptySource
+    case invalidUTF8Source
+    case sourceTooLarge(limit: Int)
+    case requestTooLarge(limit: Int)
+    case functionNotFound(String)
+    /// The worker ended during the call; the text says how.
+    case workerDied(String)
+    case deadlineExceeded(seconds: Double)
+    /// Every worker the function may have is busy and its queue is full.
+    case saturated(retryAfterSeconds: Int)
+    case zygoteUnavailable(String)
+    /// The worker broke the channel protocol.
+    case protocolViolation(String)
+}

@@ -1,0 +1,20 @@
+import NIOCore
+
+/// What an invocation produced. The handler raising is an outcome of the call, not a host failure.
+public enum InvocationOutcome: Sendable {
+    /// The handler's result, as JSON bytes.
+    case returned(ByteBuffer)
+    /// The handler raised, or returned what JSON cannot hold; the payload is the error body.
+    case raised(ByteBuffer)
+    /// The request body is not valid UTF-8 JSON; the payload is the error body.
+    case badRequest(ByteBuffer)
+}
+
+/// What a deploy produced.
+public enum DeployOutcome: Sendable {
+    case deployed(FunctionVersion)
+    /// The module does not compile; the payload is the error body with `line` and `offset`.
+    case syntaxError(ByteBuffer)
+    /// Importing the module raised, or it has no callable `handle`; the payload is the error body.
+    case importFailed(ByteBuffer)
+}

@@ -1,0 +1,137 @@
+import Logging
+
+/// Warm workers per function version, kept within `PoolLimits`. The decisions are `PoolState`'s;
+/// this actor carries them out: it spawns, hands workers to waiting calls, and retires them.
+public actor WorkerPool {
+    /// Starts a worker for a function version and returns it loaded and ready.
+    public typealias Spawner = @Sendable (FunctionKey) async throws -> WorkerConnection
+
+    private var state: PoolState
+    private var workers: [Int32: WorkerConnection] = [:]
+    private var waiters: [UInt64: CheckedContinuation<WorkerConnection, any Error>] = [:]
+    private let spawner: Spawner
+    private let logger: Logger
+
+    public init(limits: PoolLimits, logger: Logger, spawner: @escaping Spawner) {
+        self.state = PoolState(limits: limits)
+        self.spawner = spawner
+        self.logger = logger
+    }
+
+    public struct Counts: Sendable, Equatable {
+        public let live: Int
+        public let idle: Int
+        public let busy: Int
+        public let waiting: Int
+    }
+
+    public var counts: Counts {
+        Counts(live: state.liveCount, idle: state.idleCount, busy: state.busyCount, waiting: state.waitingCount)
+    }
+
+    /// A worker for `key`, warm if one is idle. Waits at most until `deadline`.
+    /// - Throws: `HostError.saturated` when the queue is full, `.deadlineExceeded` when the wait
+    ///   outlasts the deadline, or the error that kept a worker from starting.
+    public func acquire(_ key: FunctionKey, deadline: ContinuousClock.Instant, timeout: Duration) async throws -> WorkerConnection {
+        switch state.acquire(key) {
+        case .use(let pid):
+            return workers[pid]!
+        case .saturated:
+            throw HostError.saturated(retryAfterSeconds: 1)
+        case .wait(let ticket, let actions):
+            return try await withCheckedThrowingContinuation { continuation in
+                waiters[ticket] = continuation
+                perform(actions)
+                Task { [weak self] in
+                    try? await Task.sleep(until: deadline)
+                    await self?.giveUp(ticket: ticket, key: key, timeout: timeout)
+                }
+            }
+        }
+    }
+
+    /// Returns a worker after a call. A worker that failed the call is removed instead.
+    public func release(_ worker: WorkerConnection, healthy: Bool) {
+        if healthy && worker.isActive {
+            perform(state.release(worker.pid, now: .now))
+        } else {
+            discard(worker)
+        }
+    }
+
+    /// Adds a worker that loaded outside the pool, such as the one that validated a deploy.
+    public func adopt(_ worker: WorkerConnection, key: FunctionKey) {
+        workers[worker.pid] = worker
+        perform(state.adopt(worker.pid, key: key, now: .now))
+    }
+
+    /// `version` now serves `name`; idle workers of other versions retire.
+    public func makeCurrent(name: String, version: Int) {
+        perform(state.makeCurrent(name: name, version: version))
+    }
+
+    /// The function is gone: all its workers retire and its waiting calls fail.
+    public func removeFunction(_ name: String) {
+        let (retire, failed) = state.removeFunction(name)
+        for pid in retire { workers.removeValue(forKey: pid)?.terminate() }
+        for ticket in failed { waiters.removeValue(forKey: ticket)?.resume(throwing: HostError.functionNotFound(name)) }
+    }
+
+    /// Retires idle workers past the idle timeout.
+    public func expireIdle() {
+        perform(state.expire(now: .now))
+    }
+
+    /// Ends every worker (the server is stopping).
+    public func shutdown() {
+        for worker in workers.values { worker.terminate() }
+        workers = [:]
+        for waiter in waiters.values { waiter.resume(throwing: HostError.zygoteUnavailable("the server is stopping")) }
+        waiters = [:]
+    }
+
+    private func discard(_ worker: WorkerConnection) {
+        worker.terminate()
+        workers[worker.pid] = nil
+        perform(state.removed(worker.pid))
+    }
+
+    private func giveUp(ticket: UInt64, key: FunctionKey, timeout: Duration) {
+        guard state.cancel(ticket: ticket, key: key), let waiter = waiters.removeValue(forKey: ticket) else { return }
+        waiter.resume(throwing: HostError.deadlineExceeded(seconds: timeout.seconds))
+    }
+
+    /// Carries out the state's actions. `spawnError` is what fails the calls a failed spawn was for.
+    private func perform(_ actions: [PoolState.Action], spawnError: (any Error)? = nil) {
+        for action in actions {
+            switch action {
+            case .hand(let ticket, let pid):
+                waiters.removeValue(forKey: ticket)?.resume(returning: workers[pid]!)
+            case .spawn(let key):
+                Task { await self.spawn(key) }
+            case .retire(let pid):
+                workers.removeValue(forKey: pid)?.terminate()
+            case .fail(let ticket):
+                let error = spawnError ?? HostError.zygoteUnavailable("no worker could be started")
+                waiters.removeValue(forKey: ticket)?.resume(throwing: error)
+            }
+        }
+    }
+
+    private func spawn(_ key: FunctionKey) async {
+        do {
+            let worker = try await spawner(key)
+            workers[worker.pid] = worker
+            perform(state.spawned(worker.pid, key: key, now: .now))
+        } catch {
+            logger.error("worker failed to start", metadata: ["function": "\(key)", "error": "\(error)"])
+            perform(state.spawnFailed(key: key), spawnError: error)
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,190 @@
+import CPyHostShims
+import Foundation
+import Logging
+import PyHostWire
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A forked worker as the zygote hands it over: its pid, a pidfd, and its end of the channel.
+public struct SpawnedProcess: Sendable {
+    public let pid: Int32
+    public let pidfd: Int32
+    public let channelFD: Int32
+}
+
+/// The server's side of the zygote: starts it with posix_spawn (the server never forks), asks it for
+/// workers, and learns from it how each worker ended.
+public final class ZygoteClient: Sendable {
+    public let pid: Int32
+    public let pythonVersion: String
+    public let pandasVersion: String
+    private let control: ControlSocket
+    private let state: Mutex<State>
+    private let logger: Logger
+
+    private struct State {
+        var nextID: UInt64 = 1
+        var spawns: [UInt64: CheckedContinuation<SpawnedProcess, any Error>] = [:]
+        var exits: [Int32: WorkerExit] = [:]
+        var exitWaiters: [Int32: [CheckedContinuation<WorkerExit?, Never>]] = [:]
+        var running = true
+    }
+
+    /// Starts the zygote and waits until pandas is imported.
+    /// - Parameters:
+    ///   - executable: this program; the zygote is its `__zygote` role.
+    ///   - runtimeDirectory: the folder holding `pyhost_runtime`.
+    public static func start(executable: String, runtimeDirectory: String, logger: Logger) async throws -> ZygoteClient {
+        let (serverEnd, zygoteEnd) = try ControlSocket.pair()
+        let pid: pid_t
+        do {
+            pid = try spawnProcess(executable: executable, arguments: ["__zygote", runtimeDirectory], controlFD: zygoteEnd.fd)
+        } catch {
+            serverEnd.close()
+            zygoteEnd.close()
+            throw error
+        }
+        zygoteEnd.close()
+        guard let (event, _) = try? serverEnd.receive(ZygoteEvent.self), case .started(let python, let pandas) = event else {
+            serverEnd.close()
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            throw HostError.zygoteUnavailable("the zygote did not start: \(WorkerExit(waitStatus: status).explanation); its error is in the server's log")
+        }
+        let client = ZygoteClient(pid: pid, python: python, pandas: pandas, control: serverEnd, logger: logger)
+        Thread.detachNewThread { client.readEvents() }
+        return client
+    }
+
+    private init(pid: Int32, python: String, pandas: String, control: ControlSocket, logger: Logger) {
+        self.pid = pid
+        self.pythonVersion = python
+        self.pandasVersion = pandas
+        self.control = control
+        self.state = Mutex(State())
+        self.logger = logger
+    }
+
+    /// Forks a new worker.
+    /// - Throws: `HostError.zygoteUnavailable` when the zygote is gone or cannot fork.
+    public func spawn() async throws -> SpawnedProcess {
+        try await withCheckedThrowingContinuation { continuation in
+            let id: UInt64? = state.withLock { state in
+                guard state.running else { return nil }
+                let id = state.nextID
+                state.nextID += 1
+                state.spawns[id] = continuation
+                return id
+            }
+            guard let id else {
+                continuation.resume(throwing: HostError.zygoteUnavailable("the zygote is not running"))
+                return
+            }
+            do {
+                try control.send(ZygoteRequest.spawn(id: id))
+            } catch {
+                if let continuation = state.withLock({ $0.spawns.removeValue(forKey: id) }) {
+                    continuation.resume(throwing: HostError.zygoteUnavailable("cannot reach the zygote: \(error)"))
+                }
+            }
+        }
+    }
+
+    /// How worker `pid` ended, once the zygote reaped it; nil if that is not known within `timeout`.
+    public func exit(of pid: Int32, within timeout: Duration) async -> WorkerExit? {
+        await withTaskGroup(of: WorkerExit?.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let known: WorkerExit?? = self.state.withLock { state in
+                        if let exit = state.exits.removeValue(forKey: pid) { return .some(exit) }
+                        if !state.running { return .some(nil) }
+                        state.exitWaiters[pid, default: []].append(continuation)
+                        return nil
+                    }
+                    if let known { continuation.resume(returning: known) }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            if first == nil { self.resumeExitWaiters(pid: pid, with: nil) }
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Closes the control socket: the zygote kills its workers and exits. Waits for it.
+    public func shutdown() {
+        let wasRunning = state.withLock { state in
+            defer { state.running = false }
+            return state.running
+        }
+        guard wasRunning else { return }
+        Glibc.shutdown(control.fd, Int32(SHUT_RDWR))
+    }
+
+    private func readEvents() {
+        while true {
+            guard let (event, fds) = try? control.receive(ZygoteEvent.self) else { break }
+            handle(event, fds: fds)
+        }
+        var status: Int32 = 0
+        _ = try? systemCall("waitpid") { waitpid(pid, &status, 0) }
+        let wasRunning = state.withLock { $0.running }
+        if wasRunning {
+            logger.error("zygote ended", metadata: ["how": "\(WorkerExit(waitStatus: status).explanation)"])
+        }
+        let (spawns, waiters) = state.withLock { state in
+            state.running = false
+            defer {
+                state.spawns = [:]
+                state.exitWaiters = [:]
+            }
+            return (Array(state.spawns.values), state.exitWaiters.values.flatMap { $0 })
+        }
+        spawns.forEach { $0.resume(throwing: HostError.zygoteUnavailable("the zygote ended")) }
+        waiters.forEach { $0.resume(returning: nil) }
+        control.close()
+    }
+
+    private func handle(_ event: ZygoteEvent, fds: [Int32]) {
+        switch event {
+        case .spawned(let id, let pid) where fds.count == 2:
+            let process = SpawnedProcess(pid: pid, pidfd: fds[1], channelFD: fds[0])
+            if let continuation = state.withLock({ $0.spawns.removeValue(forKey: id) }) {
+                continuation.resume(returning: process)
+            } else {
+                fds.forEach { _ = close($0) }
+            }
+        case .spawnFailed(let id, let message):
+            fds.forEach { _ = close($0) }
+            state.withLock { $0.spawns.removeValue(forKey: id) }?
+                .resume(throwing: HostError.zygoteUnavailable("the zygote could not fork a worker: \(message)"))
+        case .exited(let pid, let exit):
+            fds.forEach { _ = close($0) }
+            let delivered = resumeExitWaiters(pid: pid, with: exit)
+            if !delivered {
+                state.withLock { state in
+                    state.exits[pid] = exit
+                    // Bound what is remembered of workers nobody asks about.
+                    if state.exits.count > 1024 { state.exits.removeAll() }
+                }
+            }
+        default:
+            fds.forEach { _ = close($0) }
+            logger.warning("unexpected zygote event", metadata: ["event": "\(event)"])
+        }
+    }
+
+    @discardableResult
+    private func resumeExitWaiters(pid: Int32, with exit: WorkerExit?) -> Bool {
+        let waiters = state.withLock { $0.exitWaiters.removeValue(forKey: pid) } ?? []
+        waiters.forEach { $0.resume(returning: exit) }
+        return !waiters.isEmpty
+    }
+}

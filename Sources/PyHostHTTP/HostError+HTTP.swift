@@ -1,0 +1,68 @@
+import Hummingbird
+import PyHostCore
+
+extension HostError {
+    /// The one place a host failure becomes an HTTP status and error type.
+    public var apiError: APIError {
+        switch self {
+        case .invalidName(let name):
+            return APIError(.badRequest, type: "InvalidName",
+                            message: "function name \"\(name)\" must match ^[a-z][a-z0-9_-]{0,62}$")
+        case .emptySource:
+            return APIError(.badRequest, type: "EmptySource", message: "the request body must be the module's Python source")
+        case .invalidUTF8Source:
+            return APIError(.badRequest, type: "InvalidUTF8", message: "the module's source is not valid UTF-8")
+        case .sourceTooLarge(let limit):
+            return APIError(.contentTooLarge, type: "SourceTooLarge",
+                            message: "a module's source may be at most \(limit) bytes", fields: ["limit": .int(limit)])
+        case .requestTooLarge(let limit):
+            return APIError(.contentTooLarge, type: "RequestTooLarge",
+                            message: "a request body may be at most \(limit) bytes", fields: ["limit": .int(limit)])
+        case .functionNotFound(let name):
+            return APIError(.notFound, type: "FunctionNotFound", message: "no function is named \"\(name)\"")
+        case .workerDied(let how):
+            return APIError(.badGateway, type: "WorkerDied", message: how)
+        case .deadlineExceeded(let seconds):
+            return APIError(.gatewayTimeout, type: "DeadlineExceeded",
+                            message: "the call did not finish within \(seconds.formatted()) s; its worker was stopped",
+                            fields: ["timeout_seconds": .string(seconds.formatted())])
+        case .saturated(let retryAfter):
+            return APIError(.serviceUnavailable, type: "Saturated",
+                            message: "every worker of this function is busy and its queue is full; retry later",
+                            headers: [.retryAfter: String(retryAfter)])
+        case .zygoteUnavailable(let reason):
+            return APIError(.serviceUnavailable, type: "ZygoteUnavailable", message: reason,
+                            headers: [.retryAfter: "1"])
+        case .protocolViolation(let detail):
+            return APIError(.badGateway, type: "ProtocolViolation", message: detail)
+        }
+    }
+}
+
+extension Double {
+    fileprivate func formatted() -> String {
+        self == rounded() ? String(Int(self)) : String(self)
+    }
+}
+
+extension InvocationOutcome {
+    /// The status each outcome of a call answers with.
+    public var status: HTTPResponse.Status {
+        switch self {
+        case .returned: return .ok
+        case .raised: return .internalServerError
+        case .badRequest: return .badRequest
+        }
+    }
+}
+
+extension DeployOutcome {
+    /// The status each outcome of a deploy answers with.
+    public var status: HTTPResponse.Status {
+        switch self {
+        case .deployed: return .created
+        case .syntaxError: return .badRequest
+        case .importFailed: return .unprocessableContent
+        }
+    }
+}

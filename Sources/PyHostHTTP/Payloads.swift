@@ -1,0 +1,86 @@
+import Foundation
+import PyHostCore
+
+/// The bodies the API returns, in its snake_case.
+struct DeployedPayload: Encodable {
+    let name: String
+    let version: Int
+    let sha256: String
+    let created_at: String
+    let invoke_url: String
+
+    init(_ function: FunctionVersion) {
+        name = function.name
+        version = function.version
+        sha256 = function.sha256
+        created_at = function.createdAt.iso8601
+        invoke_url = "/functions/\(function.name)/invoke"
+    }
+}
+
+struct FunctionSummaryPayload: Encodable {
+    let name: String
+    let version: Int
+    let created_at: String
+    let invoke_url: String
+
+    init(_ function: FunctionVersion) {
+        name = function.name
+        version = function.version
+        created_at = function.createdAt.iso8601
+        invoke_url = "/functions/\(function.name)/invoke"
+    }
+}
+
+struct FunctionListPayload: Encodable {
+    let functions: [FunctionSummaryPayload]
+}
+
+struct FunctionDetailPayload: Encodable {
+    let name: String
+    let version: Int
+    let sha256: String
+    let created_at: String
+    let invoke_url: String
+    let source: String
+
+    init(_ function: FunctionVersion) {
+        name = function.name
+        version = function.version
+        sha256 = function.sha256
+        created_at = function.createdAt.iso8601
+        invoke_url = "/functions/\(function.name)/invoke"
+        source = function.source
+    }
+}
+
+struct HealthPayload: Encodable {
+    struct Workers: Encodable {
+        let live: Int
+        let idle: Int
+        let busy: Int
+        let waiting_calls: Int
+    }
+
+    let status: String
+    let python: String
+    let pandas: String
+    let workers: Workers
+    let sandbox_layers: [String]
+
+    init(_ health: FunctionHost.Health) {
+        status = "ok"
+        python = health.python
+        pandas = health.pandas
+        workers = Workers(live: health.workers.live, idle: health.workers.idle, busy: health.workers.busy,
+                          waiting_calls: health.workers.waiting)
+        sandbox_layers = health.sandboxLayers
+    }
+}
+
+extension Date {
+    /// ISO 8601 in UTC with milliseconds, as `created_at` is written.
+    var iso8601: String {
+        formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+}

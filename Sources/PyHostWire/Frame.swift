@@ -1,0 +1,35 @@
+import NIOCore
+
+/// One message on a worker's channel: a 4-byte big-endian payload length, a kind byte, the payload.
+///
+/// The Python side reads and writes the same layout (`python/pyhost_runtime/channel.py`).
+public struct Frame: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable {
+        /// Server → worker: `name` + "\n" + the module's source.
+        case load = 1
+        /// Server → worker: the request body, as received.
+        case invoke = 2
+        /// Worker → server: the module loaded; the payload is `{"pid": …}`.
+        case ready = 10
+        /// Worker → server: the handler's result as JSON.
+        case result = 11
+        /// Worker → server: the request body is not valid JSON; the payload is the error body.
+        case requestError = 12
+        /// Worker → server: `handle` raised or returned something JSON cannot hold.
+        case handlerError = 13
+        /// Worker → server: the module does not compile.
+        case syntaxError = 14
+        /// Worker → server: importing the module raised, or it has no callable `handle`.
+        case loadError = 15
+    }
+
+    public static let headerSize = 5
+
+    public var kind: Kind
+    public var payload: ByteBuffer
+
+    public init(kind: Kind, payload: ByteBuffer) {
+        self.kind = kind
+        self.payload = payload
+    }
+}

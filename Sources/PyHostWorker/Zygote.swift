@@ -1,0 +1,132 @@
+import CPyHostShims
+import Foundation
+import PyHostWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The single-threaded process that holds a warm interpreter with pandas imported and forks workers.
+///
+/// It speaks to the server over a SOCK_SEQPACKET socket on fd 3. It exits when the server closes
+/// that socket, and its workers die with it (each sets PR_SET_PDEATHSIG).
+public enum Zygote {
+    /// The first argument that selects this role, decided before any async code runs.
+    public static let roleArgument = "__zygote"
+    public static let controlFD: Int32 = 3
+
+    /// Initializes Python, imports pandas and the runtime, then serves spawn requests. Never returns.
+    public static func run(runtimeDirectory: String) -> Never {
+        let control = ControlSocket(fd: controlFD)
+        do {
+            let versions = try startInterpreter(runtimeDirectory: runtimeDirectory)
+            try control.send(ZygoteEvent.started(python: versions.python, pandas: versions.pandas))
+            try serve(control)
+            exit(0)
+        } catch {
+            printToStandardError("pyhost zygote: \(error)")
+            exit(1)
+        }
+    }
+
+    struct StartError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private static func startInterpreter(runtimeDirectory: String) throws -> (python: String, pandas: String) {
+        // Before the interpreter and pandas load: one thread each for OpenBLAS and numexpr, or the
+        // zygote would be multi-threaded and could not fork safely.
+        for name in ["OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
+            setenv(name, "1", 1)
+        }
+        var message = [CChar](repeating: 0, count: 512)
+        guard pyhost_python_initialize("/usr/bin/python3", &message, message.count) == 0 else {
+            throw StartError(description: "Python did not start: \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+        }
+        let escaped = runtimeDirectory.replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "'", with: "\\'")
+        guard pyhost_python_run("import sys; sys.path.insert(0, '\(escaped)')") == 0,
+            pyhost_python_run("import pyhost_runtime.zygote; pyhost_runtime.zygote.prepare()") == 0,
+            let raw = pyhost_python_call_str("pyhost_runtime.zygote", "versions")
+        else {
+            throw StartError(description: "the Python runtime in \(runtimeDirectory) did not load (see above)")
+        }
+        defer { free(raw) }
+        let parts = String(cString: raw).split(separator: " ").map(String.init)
+        return (parts.first ?? "?", parts.dropFirst().first ?? "?")
+    }
+
+    /// Waits on the control socket and on each live worker's pidfd.
+    private static func serve(_ control: ControlSocket) throws {
+        var workers: [Int32: Int32] = [:]  // pidfd → pid
+        defer { stopAll(workers) }
+        while true {
+            var polled = [pollfd(fd: control.fd, events: Int16(POLLIN), revents: 0)]
+            polled += workers.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            try systemCall("poll") { poll(&polled, nfds_t(polled.count), -1) }
+            for entry in polled.dropFirst() where entry.revents != 0 {
+                guard let pid = workers.removeValue(forKey: entry.fd) else { continue }
+                try reap(pid: pid, pidfd: entry.fd, control: control)
+            }
+            if polled[0].revents != 0 {
+                guard let (request, fds) = try control.receive(ZygoteRequest.self) else { return }
+                fds.forEach { _ = close($0) }
+                switch request {
+                case .spawn(let id):
+                    if let (pid, pidfd) = try spawn(id: id, control: control) { workers[pidfd] = pid }
+                }
+            }
+        }
+    }
+
+    private static func spawn(id: UInt64, control: ControlSocket) throws -> (Int32, Int32)? {
+        var pair: [Int32] = [0, 0]
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, type, 0, &pair) == 0 else {
+            try control.send(ZygoteEvent.spawnFailed(id: id, message: "socketpair: errno \(errno)"))
+            return nil
+        }
+        let zygotePID = getpid()
+        pyhost_python_before_fork()
+        let pid = pyhost_fork()
+        if pid == 0 {
+            pyhost_python_after_fork_child()
+            WorkerProcess.run(channel: pair[1], zygotePID: zygotePID)
+        }
+        let forkErrno = errno
+        pyhost_python_after_fork_parent()
+        close(pair[1])
+        defer { close(pair[0]) }
+        guard pid > 0 else {
+            try control.send(ZygoteEvent.spawnFailed(id: id, message: "fork: errno \(forkErrno)"))
+            return nil
+        }
+        let pidfd = pyhost_pidfd_open(pid)
+        guard pidfd >= 0 else {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            try control.send(ZygoteEvent.spawnFailed(id: id, message: "pidfd_open: errno \(errno)"))
+            return nil
+        }
+        // SCM_RIGHTS duplicates both descriptors into the server; the zygote keeps its pidfd to reap.
+        try control.send(ZygoteEvent.spawned(id: id, pid: pid), fds: [pair[0], pidfd])
+        return (pid, pidfd)
+    }
+
+    private static func reap(pid: Int32, pidfd: Int32, control: ControlSocket) throws {
+        var status: Int32 = 0
+        let reaped = waitpid(pid, &status, WNOHANG)
+        close(pidfd)
+        guard reaped == pid else { return }
+        try control.send(ZygoteEvent.exited(pid: pid, exit: WorkerExit(waitStatus: status)))
+    }
+
+    private static func stopAll(_ workers: [Int32: Int32]) {
+        for (pidfd, pid) in workers {
+            _ = pyhost_pidfd_send_signal(pidfd, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+    }
+}

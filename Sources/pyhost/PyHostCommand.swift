@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `pyhost` command line.
+struct PyHostCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pyhost",
+        abstract: "Serve Python functions (with pandas) over HTTP from warm, sandboxed workers.",
+        subcommands: [ServeCommand.self]
+    )
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import PyHostCore
+import PyHostHTTP
+
+/// `pyhost serve`: the HTTP server, its zygote and its workers.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the function host.")
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on.")
+    var port = 3000
+
+    @Option(name: .customLong("data-dir"), help: "Where the function store lives.")
+    var dataDirectory = "./data"
+
+    @Option(help: "The default deadline of an invocation, in seconds.")
+    var timeout: Double = 10
+
+    @Option(name: .customLong("queue-depth"), help: "Calls that may wait for a worker, per function.")
+    var queueDepth = 64
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds after which an idle worker retires.")
+    var idleTimeout: Double = 600
+
+    func validate() throws {
+        guard timeout > 0, timeout <= 300 else { throw ValidationError("--timeout must be in (0, 300] seconds") }
+        guard queueDepth >= 0 else { throw ValidationError("--queue-depth must not be negative") }
+        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "pyhost")
+        logger.logLevel = .info
+
+        var limits = HostConfiguration.defaultLimits()
+        limits.queueDepth = queueDepth
+        limits.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        let configuration = HostConfiguration(
+            dataDirectory: URL(fileURLWithPath: dataDirectory),
+            runtimeDirectory: RuntimeLocation.pythonDirectory,
+            executable: RuntimeLocation.executable,
+            timeout: .milliseconds(Int64(timeout * 1000)),
+            limits: limits)
+        let host: FunctionHost
+        do {
+            host = try await FunctionHost.start(configuration, logger: logger)
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+        let app = PyHostServer.application(host: host, address: self.host, port: port, logger: logger)
+        let maintenance = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(5))
+                await host.expireIdleWorkers()
+            }
+        }
+        defer { maintenance.cancel() }
+        do {
+            try await app.runService()
+        } catch {
+            logger.error("server stopped", metadata: ["error": "\(error)"])
+        }
+        await host.shutdown()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,1 @@
+"""The Python side of pyhost: what the zygote imports and what each worker runs."""

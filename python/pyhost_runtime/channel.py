@@ -1,0 +1,51 @@
+"""Frames on a worker's channel: a 4-byte big-endian length, a kind byte, the payload.
+
+The Swift side has the same layout in Sources/PyHostWire/Frame.swift.
+"""
+
+import os
+import struct
+
+LOAD = 1
+INVOKE = 2
+READY = 10
+RESULT = 11
+REQUEST_ERROR = 12
+HANDLER_ERROR = 13
+SYNTAX_ERROR = 14
+LOAD_ERROR = 15
+
+_HEADER = struct.Struct(">IB")
+
+
+class Channel:
+    def __init__(self, fd):
+        self.fd = fd
+        self._buffer = bytearray()
+
+    def read(self):
+        """The next (kind, payload), or None when the server closed the channel."""
+        header = self._read_exact(_HEADER.size)
+        if header is None:
+            return None
+        length, kind = _HEADER.unpack(header)
+        payload = self._read_exact(length)
+        if payload is None:
+            return None
+        return kind, payload
+
+    def write(self, kind, payload):
+        data = memoryview(_HEADER.pack(len(payload), kind) + payload)
+        while data:
+            written = os.write(self.fd, data)
+            data = data[written:]
+
+    def _read_exact(self, count):
+        while len(self._buffer) < count:
+            chunk = os.read(self.fd, max(65536, count - len(self._buffer)))
+            if not chunk:
+                return None
+            self._buffer += chunk
+        data = bytes(self._buffer[:count])
+        del self._buffer[:count]
+        return data

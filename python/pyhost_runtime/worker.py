@@ -1,0 +1,55 @@
+"""A worker's life: load one module, then answer invocations one at a time."""
+
+import json
+import os
+import sys
+
+from . import channel as frames
+from .codec import RequestError, decode_request, encode_result
+from .loader import LoadError, describe_exception, filename_for, load
+
+
+def serve(fd):
+    """Serve the channel on `fd` until the server closes it. Returns the exit status."""
+    # The environment of the server is not the handler's; clearenv() emptied the C side already.
+    os.environ.clear()
+    channel = frames.Channel(fd)
+    message = channel.read()
+    if message is None or message[0] != frames.LOAD:
+        return 2
+    name, _, source = message[1].decode("utf-8").partition("\n")
+    try:
+        handle = load(name, source)
+    except LoadError as error:
+        kind = frames.SYNTAX_ERROR if error.syntax else frames.LOAD_ERROR
+        channel.write(kind, _error_body(error.body))
+        return 0
+    channel.write(frames.READY, json.dumps({"pid": os.getpid()}).encode())
+    filename = filename_for(name)
+    while True:
+        message = channel.read()
+        if message is None:
+            return 0
+        kind, body = invoke(handle, message[1], filename)
+        channel.write(kind, body)
+
+
+def invoke(handle, body, filename):
+    """One invocation: (frame kind, response bytes)."""
+    try:
+        request = decode_request(body)
+    except RequestError as error:
+        return frames.REQUEST_ERROR, _error_body({"type": error.kind, "message": str(error)})
+    try:
+        result = handle(request)
+        encoded = encode_result(result)
+    except BaseException as error:  # noqa: B902 - sys.exit() and KeyboardInterrupt fail the call only
+        return frames.HANDLER_ERROR, _error_body(describe_exception(error, filename))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return frames.RESULT, encoded
+
+
+def _error_body(fields):
+    return json.dumps({"error": fields}, default=str).encode()
