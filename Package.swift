@@ -50,6 +50,7 @@ let package = Package(
             "PyHostWorker", "PyHostHTTP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .testTarget(name: "PyHostWireTests", dependencies: ["PyHostWire"]),
         .testTarget(name: "PyHostCoreTests", dependencies: ["PyHostCore"]),
         .testTarget(name: "PyHostHTTPTests", dependencies: ["PyHostHTTP"]),
     ],

@@ -110,7 +110,7 @@ public final class FunctionHost: Sendable {
         } catch {
             worker.terminate()
             let exit = await zygote.exit(of: worker.pid, within: .seconds(2))
-            throw HostError.workerDied("while loading the module, " + (exit?.explanation ?? "the worker closed its channel"))
+            throw HostError.importCrashed(exit?.explanation ?? "the worker closed its channel")
         }
         switch reply.kind {
         case .ready:

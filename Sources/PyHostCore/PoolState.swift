@@ -101,7 +101,9 @@ struct PoolState {
             slots[key] = slot
             return .use(worker)
         }
-        guard slot.waiters.count < limits.queueDepth else { return .saturated }
+        // Calls that a new worker will serve are not queued; beyond that, at most `queueDepth` wait.
+        let room = max(0, limits.perFunction - slot.live)
+        guard slot.waiters.count - slot.starting < limits.queueDepth + room else { return .saturated }
         let ticket = nextTicket
         nextTicket += 1
         slot.waiters.append(ticket)

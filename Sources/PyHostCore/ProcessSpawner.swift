@@ -20,7 +20,21 @@ func spawnProcess(executable: String, arguments: [String], controlFD: Int32) thr
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0
-    let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+    // Swift's crash backtracer would run inside workers, which may not exec it: leave crashes to the kernel.
+    let environment = (environmentStrings().filter { !$0.hasPrefix("SWIFT_BACKTRACE=") } + ["SWIFT_BACKTRACE=enable=no"])
+        .map { strdup($0) } + [nil]
+    defer { environment.forEach { free($0) } }
+    let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environment)
     guard result == 0 else { throw SystemCallError(call: "posix_spawn(\(executable))", errno: result) }
     return pid
+}
+
+private func environmentStrings() -> [String] {
+    var strings: [String] = []
+    var cursor = environ
+    while let entry = cursor.pointee {
+        strings.append(String(cString: entry))
+        cursor += 1
+    }
+    return strings
 }

@@ -24,6 +24,8 @@ public final class ZygoteClient: Sendable {
     private let control: ControlSocket
     private let state: Mutex<State>
     private let logger: Logger
+    /// Signalled by the event reader once the zygote has exited and been reaped.
+    private let reaped = DispatchSemaphore(value: 0)
 
     private struct State {
         var nextID: UInt64 = 1
@@ -118,14 +120,20 @@ public final class ZygoteClient: Sendable {
         }
     }
 
-    /// Closes the control socket: the zygote kills its workers and exits. Waits for it.
-    public func shutdown() {
+    /// Closes the control socket: the zygote kills its workers and exits. Waits for it, and kills
+    /// it if it has not gone within `grace`.
+    public func shutdown(grace: Duration = .seconds(5)) {
         let wasRunning = state.withLock { state in
             defer { state.running = false }
             return state.running
         }
-        guard wasRunning else { return }
-        Glibc.shutdown(control.fd, Int32(SHUT_RDWR))
+        if wasRunning { Glibc.shutdown(control.fd, Int32(SHUT_RDWR)) }
+        let graceMilliseconds = Int(grace.components.seconds * 1000)
+        if reaped.wait(timeout: .now() + .milliseconds(graceMilliseconds)) == .timedOut {
+            kill(pid, SIGKILL)
+            reaped.wait()
+        }
+        reaped.signal()
     }
 
     private func readEvents() {
@@ -150,6 +158,7 @@ public final class ZygoteClient: Sendable {
         spawns.forEach { $0.resume(throwing: HostError.zygoteUnavailable("the zygote ended")) }
         waiters.forEach { $0.resume(returning: nil) }
         control.close()
+        reaped.signal()
     }
 
     private func handle(_ event: ZygoteEvent, fds: [Int32]) {

@@ -22,6 +22,8 @@ extension HostError {
             return APIError(.notFound, type: "FunctionNotFound", message: "no function is named \"\(name)\"")
         case .workerDied(let how):
             return APIError(.badGateway, type: "WorkerDied", message: how)
+        case .importCrashed(let how):
+            return APIError(.unprocessableContent, type: "ImportCrashed", message: "importing the module ended its worker: \(how)")
         case .deadlineExceeded(let seconds):
             return APIError(.gatewayTimeout, type: "DeadlineExceeded",
                             message: "the call did not finish within \(seconds.formatted()) s; its worker was stopped",

@@ -23,6 +23,8 @@ public enum Zygote {
             try control.send(ZygoteEvent.started(python: versions.python, pandas: versions.pandas))
             try serve(control)
             exit(0)
+        } catch let error as SystemCallError where error.errno == EPIPE || error.errno == ECONNRESET {
+            exit(0)  // the server left first; the workers die with this process
         } catch {
             printToStandardError("pyhost zygote: \(error)")
             exit(1)

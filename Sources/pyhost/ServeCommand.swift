@@ -27,10 +27,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds after which an idle worker retires.")
     var idleTimeout: Double = 600
 
+    @Option(name: .customLong("workers-per-function"), help: "Workers one function may have at once (default: the CPU count).")
+    var workersPerFunction: Int?
+
+    @Option(name: .customLong("max-workers"), help: "Workers alive across all functions (default: 4 × the CPU count).")
+    var maxWorkers: Int?
+
     func validate() throws {
         guard timeout > 0, timeout <= 300 else { throw ValidationError("--timeout must be in (0, 300] seconds") }
         guard queueDepth >= 0 else { throw ValidationError("--queue-depth must not be negative") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
+        guard (workersPerFunction ?? 1) >= 1, (maxWorkers ?? 1) >= 1 else {
+            throw ValidationError("--workers-per-function and --max-workers must be at least 1")
+        }
     }
 
     func run() async throws {
@@ -40,6 +49,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         var limits = HostConfiguration.defaultLimits()
         limits.queueDepth = queueDepth
+        limits.perFunction = workersPerFunction ?? limits.perFunction
+        limits.total = maxWorkers ?? limits.total
         limits.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         let configuration = HostConfiguration(
             dataDirectory: URL(fileURLWithPath: dataDirectory),

@@ -58,5 +58,5 @@ def describe_exception(error, filename):
     return {
         "type": type(error).__name__,
         "message": str(error),
-        "traceback": [line.rstrip("\n") for line in traceback.format_list(frames)],
+        "traceback": [line for entry in traceback.format_list(frames) for line in entry.rstrip("\n").split("\n")],
     }

@@ -1,0 +1,152 @@
+import Testing
+
+@testable import PyHostCore
+
+@Suite struct PoolStateTests {
+    let hello = FunctionKey(name: "hello", version: 1)
+    let sales = FunctionKey(name: "sales", version: 1)
+    let start = ContinuousClock.now
+
+    func makeState(perFunction: Int = 2, total: Int = 8, queueDepth: Int = 4) -> PoolState {
+        var state = PoolState(limits: PoolLimits(perFunction: perFunction, total: total, queueDepth: queueDepth, idleTimeout: .seconds(600)))
+        _ = state.makeCurrent(name: "hello", version: 1)
+        _ = state.makeCurrent(name: "sales", version: 1)
+        return state
+    }
+
+    /// Acquires for `key`, expecting to wait; returns the ticket and actions.
+    func waitFor(_ key: FunctionKey, in state: inout PoolState) throws -> (UInt64, [PoolState.Action]) {
+        guard case .wait(let ticket, let actions) = state.acquire(key) else {
+            Issue.record("expected to wait")
+            throw CancellationError()
+        }
+        return (ticket, actions)
+    }
+
+    @Test func aFirstCallSpawnsAndTheWorkerIsReusedWarm() throws {
+        var state = makeState()
+        let (ticket, actions) = try waitFor(hello, in: &state)
+        #expect(actions == [.spawn(hello)])
+        #expect(state.spawned(100, key: hello, now: start) == [.hand(ticket: ticket, worker: 100)])
+        #expect(state.release(100, now: start).isEmpty)
+        #expect(state.acquire(hello) == .use(100))
+        #expect(state.liveCount == 1)
+    }
+
+    @Test func theMostRecentlyUsedIdleWorkerServesNext() {
+        var state = makeState()
+        _ = state.adopt(100, key: hello, now: start)
+        _ = state.adopt(101, key: hello, now: start + .seconds(1))
+        #expect(state.acquire(hello) == .use(101))
+    }
+
+    @Test func aBusyFunctionGrowsToItsLimitThenQueuesThenRefuses() throws {
+        var state = makeState(perFunction: 2, queueDepth: 3)
+        var spawns = 0
+        for _ in 0..<5 {
+            let (_, actions) = try waitFor(hello, in: &state)
+            spawns += actions.filter { $0 == .spawn(hello) }.count
+        }
+        #expect(spawns == 2, "no more workers than the per-function maximum")
+        #expect(state.waitingCount == 5, "two calls wait for new workers, three in the queue")
+        #expect(state.acquire(hello) == .saturated, "a fourth queued call is over the queue depth")
+    }
+
+    @Test func withNoQueueOnlyCallsThatANewWorkerServesMayWait() throws {
+        var state = makeState(perFunction: 2, queueDepth: 0)
+        _ = state.adopt(100, key: hello, now: start)
+        #expect(state.acquire(hello) == .use(100))
+        let (_, actions) = try waitFor(hello, in: &state)
+        #expect(actions == [.spawn(hello)])
+        #expect(state.acquire(hello) == .saturated)
+    }
+
+    @Test func aReleasedWorkerGoesToTheFirstWaitingCall() throws {
+        var state = makeState(perFunction: 1)
+        _ = state.adopt(100, key: hello, now: start)
+        #expect(state.acquire(hello) == .use(100))
+        let (first, actions) = try waitFor(hello, in: &state)
+        #expect(actions.isEmpty, "at the per-function maximum, a call waits instead of spawning")
+        let (second, _) = try waitFor(hello, in: &state)
+        #expect(state.release(100, now: start) == [.hand(ticket: first, worker: 100)])
+        #expect(state.release(100, now: start) == [.hand(ticket: second, worker: 100)])
+    }
+
+    @Test func atTheTotalCapTheLeastRecentlyUsedIdleWorkerIsEvicted() throws {
+        var state = makeState(total: 2)
+        _ = state.adopt(100, key: hello, now: start)
+        _ = state.adopt(101, key: hello, now: start + .seconds(5))
+        let (_, actions) = try waitFor(sales, in: &state)
+        #expect(actions == [.retire(100), .spawn(sales)])
+        #expect(state.liveCount == 2)
+    }
+
+    @Test func atTheTotalCapWithNothingIdleACallWaitsForAWorkerToFree() throws {
+        var state = makeState(total: 1)
+        _ = state.adopt(100, key: hello, now: start)
+        #expect(state.acquire(hello) == .use(100))
+        let (_, actions) = try waitFor(sales, in: &state)
+        #expect(actions.isEmpty)
+        #expect(state.release(100, now: start) == [.retire(100), .spawn(sales)])
+    }
+
+    @Test func idleWorkersRetireAfterTheIdleTimeout() {
+        var state = makeState()
+        _ = state.adopt(100, key: hello, now: start)
+        _ = state.adopt(101, key: sales, now: start + .seconds(300))
+        #expect(state.expire(now: start + .seconds(599)).isEmpty)
+        #expect(state.expire(now: start + .seconds(600)) == [.retire(100)])
+        #expect(state.expire(now: start + .seconds(900)) == [.retire(101)])
+        #expect(state.liveCount == 0)
+    }
+
+    @Test func aNewVersionRetiresIdleWorkersOfTheOldAndBusyOnesWhenTheyFinish() {
+        var state = makeState()
+        _ = state.adopt(100, key: hello, now: start)
+        _ = state.adopt(101, key: hello, now: start)
+        #expect(state.acquire(hello) == .use(101))
+        #expect(state.makeCurrent(name: "hello", version: 2) == [.retire(100)])
+        #expect(state.release(101, now: start) == [.retire(101)])
+        #expect(state.liveCount == 0)
+    }
+
+    @Test func aFailedSpawnFailsTheCallItWasFor() throws {
+        var state = makeState()
+        let (ticket, _) = try waitFor(hello, in: &state)
+        #expect(state.spawnFailed(key: hello) == [.fail(ticket: ticket)])
+        #expect(state.liveCount == 0)
+        #expect(state.waitingCount == 0)
+    }
+
+    @Test func aDeadWorkerIsReplacedForWaitingCalls() throws {
+        var state = makeState(perFunction: 1)
+        _ = state.adopt(100, key: hello, now: start)
+        #expect(state.acquire(hello) == .use(100))
+        _ = try waitFor(hello, in: &state)
+        #expect(state.removed(100) == [.spawn(hello)])
+    }
+
+    @Test func aCancelledWaitLeavesTheQueue() throws {
+        var state = makeState(perFunction: 1)
+        _ = state.adopt(100, key: hello, now: start)
+        #expect(state.acquire(hello) == .use(100))
+        let (ticket, _) = try waitFor(hello, in: &state)
+        let cancelled = state.cancel(ticket: ticket, key: hello)
+        let cancelledAgain = state.cancel(ticket: ticket, key: hello)
+        #expect(cancelled)
+        #expect(!cancelledAgain)
+        #expect(state.release(100, now: start).isEmpty, "nobody waits any more: the worker goes idle")
+    }
+
+    @Test func removingAFunctionRetiresEveryWorkerAndFailsItsWaitingCalls() throws {
+        var state = makeState(perFunction: 1)
+        _ = state.adopt(100, key: hello, now: start)
+        _ = state.adopt(200, key: sales, now: start)
+        #expect(state.acquire(hello) == .use(100))
+        let (ticket, _) = try waitFor(hello, in: &state)
+        let removed = state.removeFunction("hello")
+        #expect(removed.retire == [100])
+        #expect(removed.failed == [ticket])
+        #expect(state.liveCount == 1)
+    }
+}
