@@ -61,9 +61,8 @@ struct FunctionRoutes<Context: RequestContext> {
         try .json(HealthPayload(await host.health()))
     }
 
-    /// The whole body, refusing it early from Content-Length when it is over `limit`.
+    /// The whole body, or `tooLarge` once it passes `limit`.
     private func collect(_ request: Request, upTo limit: Int, tooLarge: HostError) async throws -> ByteBuffer {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw tooLarge }
         do {
             return try await request.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {

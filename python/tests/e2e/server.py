@@ -1,0 +1,111 @@
+"""Start the real `pyhost serve` on a free port and talk to it over HTTP."""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+BINARY = pathlib.Path(os.environ.get("PYHOST_BIN", REPO / ".build" / "debug" / "pyhost"))
+EXAMPLES = REPO / "python" / "examples"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"Reply({self.status}, {self.body[:300]!r})"
+
+
+class Server:
+    """One `pyhost serve` process with its own data directory."""
+
+    def __init__(self, data_dir, *arguments):
+        if not BINARY.exists():
+            raise RuntimeError(f"{BINARY} is missing: run the README's test command, which builds it")
+        self.data_dir = pathlib.Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = pathlib.Path(data_dir) / "server.log"
+        command = [str(BINARY), "serve", "--port", str(self.port), "--data-dir", str(data_dir), *arguments]
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_until_ready()
+
+    def _wait_until_ready(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"pyhost exited with {self.process.returncode}: {self.log_path.read_text()}")
+            try:
+                if self.request("GET", "/healthz").status == 200:
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"pyhost did not answer within {timeout} s: {self.log_path.read_text()}")
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        if isinstance(body, str):
+            body = body.encode()
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return Reply(response.status, response.headers, response.read())
+        except urllib.error.HTTPError as error:
+            return Reply(error.code, error.headers, error.read())
+
+    def deploy(self, name, source):
+        return self.request("POST", f"/functions/{name}", source)
+
+    def invoke(self, name, payload=None, raw=None):
+        body = raw if raw is not None else json.dumps(payload)
+        return self.request("POST", f"/functions/{name}/invoke", body, {"Content-Type": "application/json"})
+
+    def descendants(self):
+        """Pids of every process under the server (the zygote and its workers)."""
+        found, frontier = [], [self.process.pid]
+        while frontier:
+            pid = frontier.pop()
+            for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    children = (task / "children").read_text().split()
+                except OSError:
+                    continue
+                for child in map(int, children):
+                    found.append(child)
+                    frontier.append(child)
+        return found
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=timeout)
+        self.log.close()
+        return self.process.returncode
+
+
+def pid_alive(pid):
+    """Whether `pid` names a live process (not a zombie)."""
+    try:
+        status = pathlib.Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status

@@ -1,0 +1,116 @@
+"""Listing, showing, redeploying and deleting functions; health; restarts and clean stops."""
+
+import os
+import signal
+import time
+
+from server import Server, pid_alive
+
+HELLO_V1 = "def handle(request):\n    return 'v1'\n"
+HELLO_V2 = "import os\ndef handle(request):\n    return 'v2'\n"
+WHOAMI = "import os\ndef handle(request):\n    return os.getpid()\n"
+
+
+def test_list_and_show_functions(server):
+    assert server.deploy("listed", HELLO_V1).status == 201
+    listed = {f["name"]: f for f in server.request("GET", "/functions").json()["functions"]}
+    assert listed["listed"]["version"] == 1
+    assert listed["listed"]["invoke_url"] == "/functions/listed/invoke"
+    assert "created_at" in listed["listed"]
+    shown = server.request("GET", "/functions/listed")
+    assert shown.status == 200
+    assert shown.json()["source"] == HELLO_V1
+    assert shown.json()["version"] == 1
+    assert server.request("GET", "/functions/unknown").json()["error"]["type"] == "FunctionNotFound"
+
+
+def test_a_redeploy_creates_a_new_version_that_serves_at_once(server):
+    assert server.deploy("versioned", HELLO_V1).json()["version"] == 1
+    assert server.invoke("versioned", {}).json() == "v1"
+    second = server.deploy("versioned", HELLO_V2).json()
+    assert second["version"] == 2
+    assert server.invoke("versioned", {}).json() == "v2"
+    assert server.request("GET", "/functions/versioned").json()["source"] == HELLO_V2
+
+
+def test_delete_removes_the_function_and_retires_its_workers(server):
+    assert server.deploy("doomed", WHOAMI).status == 201
+    pid = server.invoke("doomed", {}).json()
+    assert pid_alive(pid)
+    reply = server.request("DELETE", "/functions/doomed")
+    assert (reply.status, reply.body) == (204, b"")
+    assert server.invoke("doomed", {}).status == 404
+    assert server.request("GET", "/functions/doomed").status == 404
+    assert server.request("DELETE", "/functions/doomed").status == 404
+    deadline = time.monotonic() + 5
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(pid)
+
+
+def test_healthz_reports_versions_workers_and_sandbox_layers(server):
+    server.deploy("healthy", HELLO_V1)
+    health = server.request("GET", "/healthz").json()
+    assert health["status"] == "ok"
+    assert health["python"].startswith("3.11")
+    assert health["pandas"].count(".") == 2
+    assert health["workers"]["live"] >= 1
+    assert set(health["workers"]) == {"live", "idle", "busy", "waiting_calls"}
+    assert {"seccomp", "no_new_privs", "not_dumpable"} <= set(health["sandbox_layers"])
+
+
+def test_unknown_routes_get_json_errors(server):
+    reply = server.request("GET", "/nothing-here")
+    assert reply.status == 404
+    assert reply.json()["error"]["type"] == "NotFound"
+
+
+def test_functions_survive_a_restart(tmp_path):
+    first = Server(tmp_path)
+    deployed = first.deploy("durable", HELLO_V1).json()
+    first.deploy("durable", HELLO_V2)
+    assert first.stop() == 0
+    second = Server(tmp_path)
+    try:
+        shown = second.request("GET", "/functions/durable").json()
+        assert shown["version"] == 2
+        assert shown["source"] == HELLO_V2
+        assert second.invoke("durable", {}).json() == "v2"
+        assert second.deploy("durable", HELLO_V1).json()["version"] == 3
+        assert deployed["created_at"] < shown["created_at"]
+    finally:
+        assert second.stop() == 0
+
+
+def test_sigterm_stops_cleanly_leaving_no_process(tmp_path):
+    server = Server(tmp_path)
+    server.deploy("one", WHOAMI)
+    server.deploy("two", WHOAMI)
+    server.invoke("one", {})
+    children = server.descendants()
+    assert len(children) >= 3, "the zygote and two workers"
+    assert server.stop(signal.SIGTERM) == 0
+    time.sleep(0.2)
+    assert [pid for pid in children if pid_alive(pid)] == []
+
+
+def test_sigint_stops_cleanly_too(tmp_path):
+    server = Server(tmp_path)
+    server.deploy("one", WHOAMI)
+    children = server.descendants()
+    assert server.stop(signal.SIGINT) == 0
+    time.sleep(0.2)
+    assert [pid for pid in children if pid_alive(pid)] == []
+
+
+def test_killing_the_server_takes_the_zygote_and_workers_with_it(tmp_path):
+    server = Server(tmp_path)
+    server.deploy("one", WHOAMI)
+    children = server.descendants()
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    deadline = time.monotonic() + 5
+    while any(pid_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in children if pid_alive(pid)] == []
+    server.log.close()
