@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // System libraries: only the C shim includes their headers.
@@ -43,11 +44,12 @@ let package = Package(
         ]),
         // Routes and the mapping of errors to HTTP responses.
         .target(name: "PyHostHTTP", dependencies: [
-            "PyHostCore",
+            "PyHostCore", "PyHostWire",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .executableTarget(name: "pyhost", dependencies: [
-            "PyHostWorker", "PyHostHTTP",
+            "PyHostWorker", "PyHostHTTP", "PyHostWire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "PyHostWireTests", dependencies: ["PyHostWire"]),

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -18,6 +19,9 @@
 #define SYS_close_range 436
 #endif
 
+int pyhost_unshare(int flags) { return unshare(flags); }
+int pyhost_set_uid(uid_t id) { return setresuid(id, id, id); }
+int pyhost_set_gid(gid_t id) { return setresgid(id, id, id); }
 int pyhost_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
 int pyhost_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0); }
 int pyhost_set_dumpable(int dumpable) { return prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0); }
@@ -30,6 +34,39 @@ int pyhost_close_range_from(unsigned int first) {
 }
 
 pid_t pyhost_fork(void) { return fork(); }
+
+pid_t pyhost_clone_process(unsigned long namespace_flags) {
+    return (pid_t)syscall(SYS_clone, namespace_flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
+int pyhost_pivot_root(const char *new_root, const char *put_old) {
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+static int violation_channel = -1;
+static unsigned char violation_kind;
+
+static void report_violation(int signal, siginfo_t *info, void *context) {
+    (void)signal;
+    (void)context;
+    unsigned int number = (unsigned int)info->si_syscall;
+    unsigned char frame[9] = {0, 0, 0, 4, violation_kind, (unsigned char)(number >> 24),
+                              (unsigned char)(number >> 16), (unsigned char)(number >> 8), (unsigned char)number};
+    // Async-signal-safe: one write, then _exit. The worker is mid-call, so no frame is half-written.
+    ssize_t ignored = write(violation_channel, frame, sizeof(frame));
+    (void)ignored;
+    _exit(128 + SIGSYS);
+}
+
+int pyhost_report_seccomp_violations(int channel, unsigned char frame_kind) {
+    violation_channel = channel;
+    violation_kind = frame_kind;
+    struct sigaction action = {0};
+    action.sa_sigaction = report_violation;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset(&action.sa_mask);
+    return sigaction(SIGSYS, &action, NULL);
+}
 
 ssize_t pyhost_send_with_fds(int socket, const void *data, size_t length, const int *fds, int fd_count) {
     char control[CMSG_SPACE(sizeof(int) * 4)] = {0};

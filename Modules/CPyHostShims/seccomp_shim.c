@@ -11,6 +11,7 @@ uint32_t pyhost_seccomp_action(uint32_t action) {
     switch (action) {
     case PYHOST_SECCOMP_ALLOW: return SCMP_ACT_ALLOW;
     case PYHOST_SECCOMP_KILL_PROCESS: return SCMP_ACT_KILL_PROCESS;
+    case PYHOST_SECCOMP_TRAP: return SCMP_ACT_TRAP;
     default: return action;
     }
 }
@@ -52,4 +53,15 @@ int pyhost_seccomp_add_not_equal(pyhost_seccomp_filter *filter, uint32_t action,
                                  unsigned int index, uint64_t value) {
     return seccomp_rule_add((scmp_filter_ctx)filter, pyhost_seccomp_action(action), syscall, 1,
                             SCMP_CMP(index, SCMP_CMP_NE, value));
+}
+
+const char *pyhost_seccomp_syscall_name(int number) {
+    // libseccomp returns a malloc'ed copy; callers of this shim keep names for the process's life.
+    return seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, number);
+}
+
+int pyhost_seccomp_add_equal(pyhost_seccomp_filter *filter, uint32_t action, int syscall,
+                             unsigned int index, uint64_t value) {
+    return seccomp_rule_add((scmp_filter_ctx)filter, pyhost_seccomp_action(action), syscall, 1,
+                            SCMP_CMP(index, SCMP_CMP_EQ, value));
 }

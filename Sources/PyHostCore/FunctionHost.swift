@@ -1,3 +1,4 @@
+import CPyHostShims
 import Foundation
 import Logging
 import NIOCore
@@ -18,7 +19,8 @@ public final class FunctionHost: Sendable {
     public static func start(_ configuration: HostConfiguration, logger: Logger) async throws -> FunctionHost {
         let registry = try FunctionRegistry(directory: configuration.dataDirectory)
         let zygote = try await ZygoteClient.start(
-            executable: configuration.executable, runtimeDirectory: configuration.runtimeDirectory, logger: logger)
+            executable: configuration.executable, runtimeDirectory: configuration.runtimeDirectory,
+            allowWeakerSandbox: configuration.allowWeakerSandbox, logger: logger)
         let functions = try await registry.latestVersions()
         let host = FunctionHost(configuration: configuration, registry: registry, zygote: zygote, logger: logger)
         for function in functions { host.catalog.record(function) }
@@ -39,11 +41,14 @@ public final class FunctionHost: Sendable {
         self.group = group
         let catalog = self.catalog
         let timeout = configuration.timeout
+        let limits = configuration.workerLimits
         self.pool = WorkerPool(limits: configuration.limits, logger: logger) { key in
             guard let function = catalog[key.name], function.version == key.version else {
                 throw HostError.functionNotFound(key.name)
             }
-            switch try await Self.loadWorker(name: key.name, source: function.source, zygote: zygote, group: group, timeout: timeout) {
+            switch try await Self.loadWorker(
+                name: key.name, source: function.source, zygote: zygote, group: group, timeout: timeout, limits: limits)
+            {
             case .ready(let worker): return worker
             case .failed(let frame):
                 throw HostError.workerDied("the module no longer loads: \(String(buffer: frame.payload))")
@@ -62,7 +67,10 @@ public final class FunctionHost: Sendable {
         guard body.readableBytes > 0 else { throw HostError.emptySource }
         guard let source = String(validating: body.readableBytesView, as: UTF8.self) else { throw HostError.invalidUTF8Source }
 
-        switch try await Self.loadWorker(name: name, source: source, zygote: zygote, group: group, timeout: configuration.timeout) {
+        switch try await Self.loadWorker(
+            name: name, source: source, zygote: zygote, group: group, timeout: configuration.timeout,
+            limits: configuration.workerLimits)
+        {
         case .failed(let frame):
             return frame.kind == .syntaxError ? .syntaxError(frame.payload) : .importFailed(frame.payload)
         case .ready(let worker):
@@ -94,9 +102,10 @@ public final class FunctionHost: Sendable {
 
     /// Forks a worker and loads `source` in it. A worker whose module fails to load is ended.
     private static func loadWorker(
-        name: String, source: String, zygote: ZygoteClient, group: any EventLoopGroup, timeout: Duration
+        name: String, source: String, zygote: ZygoteClient, group: any EventLoopGroup, timeout: Duration,
+        limits: WorkerLimits
     ) async throws -> LoadResult {
-        let worker = try await WorkerConnection.adopt(try await zygote.spawn(), group: group)
+        let worker = try await WorkerConnection.adopt(try await zygote.spawn(limits: limits), group: group)
         var payload = ByteBuffer()
         payload.writeString(name)
         payload.writeString("\n")
@@ -118,6 +127,9 @@ public final class FunctionHost: Sendable {
         case .syntaxError, .loadError:
             worker.terminate()
             return .failed(reply)
+        case .sandboxViolation:
+            worker.terminate()
+            throw HostError.importCrashed("it called \(Self.syscallName(reply.payload)), which the sandbox forbids")
         default:
             worker.terminate()
             throw HostError.protocolViolation("the worker answered a load with a \(reply.kind) frame")
@@ -127,7 +139,7 @@ public final class FunctionHost: Sendable {
     // MARK: Invoke
 
     /// Calls the current version of `name` with `body`, a JSON request.
-    public func invoke(name: String, body: ByteBuffer) async throws -> InvocationOutcome {
+    public func invoke(name: String, body: ByteBuffer) async throws -> Invocation {
         guard let function = catalog[name] else { throw HostError.functionNotFound(name) }
         guard body.readableBytes <= configuration.maximumRequestBytes else {
             throw HostError.requestTooLarge(limit: configuration.maximumRequestBytes)
@@ -150,17 +162,27 @@ public final class FunctionHost: Sendable {
         switch reply.kind {
         case .result:
             await pool.release(worker, healthy: true)
-            return .returned(reply.payload)
+            return Invocation(outcome: .returned(reply.payload), workerPID: worker.pid)
         case .handlerError:
             await pool.release(worker, healthy: true)
-            return .raised(reply.payload)
+            return Invocation(outcome: .raised(reply.payload), workerPID: worker.pid)
         case .requestError:
             await pool.release(worker, healthy: true)
-            return .badRequest(reply.payload)
+            return Invocation(outcome: .badRequest(reply.payload), workerPID: worker.pid)
+        case .sandboxViolation:
+            await pool.release(worker, healthy: false)
+            throw HostError.sandboxViolation(syscall: Self.syscallName(reply.payload))
         default:
             await pool.release(worker, healthy: false)
             throw HostError.protocolViolation("the worker answered an invocation with a \(reply.kind) frame")
         }
+    }
+
+    /// The name of the syscall in a `sandboxViolation` frame.
+    static func syscallName(_ payload: ByteBuffer) -> String {
+        guard let number = payload.getInteger(at: payload.readerIndex, as: UInt32.self) else { return "an unknown syscall" }
+        guard let name = pyhost_seccomp_syscall_name(Int32(bitPattern: number)) else { return "syscall \(number)" }
+        return String(cString: name)
     }
 
     // MARK: Catalog
@@ -191,12 +213,14 @@ public final class FunctionHost: Sendable {
         public let workers: WorkerPool.Counts
         public let zygotePID: Int32
         public let sandboxLayers: [String]
+        public let allLayers: [String]
     }
 
     public func health() async -> Health {
         Health(
             python: zygote.pythonVersion, pandas: zygote.pandasVersion, workers: await pool.counts,
-            zygotePID: zygote.pid, sandboxLayers: SandboxLayer.allCases.map(\.rawValue))
+            zygotePID: zygote.pid, sandboxLayers: zygote.sandboxLayers.map(\.rawValue),
+            allLayers: SandboxLayer.allCases.map(\.rawValue))
     }
 
     /// Retires idle workers past the idle timeout; the server calls it periodically.

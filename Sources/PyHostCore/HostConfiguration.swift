@@ -1,4 +1,5 @@
 import Foundation
+import PyHostWire
 
 /// Everything the host needs to start, with the defaults the command line documents.
 public struct HostConfiguration: Sendable {
@@ -11,6 +12,10 @@ public struct HostConfiguration: Sendable {
     /// The deadline of one invocation, and of loading a module.
     public var timeout: Duration
     public var limits: PoolLimits
+    /// What each worker may use.
+    public var workerLimits = WorkerLimits(memoryBytes: 1024 * 1024 * 1024)
+    /// Start even when some sandbox layers cannot be set up on this host.
+    public var allowWeakerSandbox = false
     /// The largest module source a deploy accepts.
     public var maximumSourceBytes = 1024 * 1024
     /// The largest request body an invocation accepts.

@@ -11,6 +11,8 @@ public enum HostError: Error, Equatable, Sendable {
     case functionNotFound(String)
     /// The worker ended during the call; the text says how.
     case workerDied(String)
+    /// The worker made a system call the sandbox forbids and was stopped; the text names it.
+    case sandboxViolation(syscall: String)
     /// The module ended its worker while being imported (`os._exit`, a crash); the text says how.
     case importCrashed(String)
     case deadlineExceeded(seconds: Double)

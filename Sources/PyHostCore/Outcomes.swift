@@ -10,6 +10,13 @@ public enum InvocationOutcome: Sendable {
     case badRequest(ByteBuffer)
 }
 
+/// An invocation's outcome and the worker that served it.
+public struct Invocation: Sendable {
+    public let outcome: InvocationOutcome
+    /// The worker's pid on the host (inside its sandbox it is pid 1).
+    public let workerPID: Int32
+}
+
 /// What a deploy produced.
 public enum DeployOutcome: Sendable {
     case deployed(FunctionVersion)

@@ -21,6 +21,8 @@ public final class ZygoteClient: Sendable {
     public let pid: Int32
     public let pythonVersion: String
     public let pandasVersion: String
+    /// The layers confining every worker, as the zygote reported them.
+    public let sandboxLayers: [SandboxLayer]
     private let control: ControlSocket
     private let state: Mutex<State>
     private let logger: Logger
@@ -39,32 +41,53 @@ public final class ZygoteClient: Sendable {
     /// - Parameters:
     ///   - executable: this program; the zygote is its `__zygote` role.
     ///   - runtimeDirectory: the folder holding `pyhost_runtime`.
-    public static func start(executable: String, runtimeDirectory: String, logger: Logger) async throws -> ZygoteClient {
+    ///   - allowWeakerSandbox: start even if some sandbox layers cannot be set up on this host.
+    /// - Throws: `SandboxError.incomplete` naming the layers this host cannot provide, or
+    ///   `HostError.zygoteUnavailable` when the zygote fails otherwise.
+    public static func start(
+        executable: String, runtimeDirectory: String, allowWeakerSandbox: Bool, logger: Logger
+    ) async throws -> ZygoteClient {
         let (serverEnd, zygoteEnd) = try ControlSocket.pair()
         let pid: pid_t
         do {
-            pid = try spawnProcess(executable: executable, arguments: ["__zygote", runtimeDirectory], controlFD: zygoteEnd.fd)
+            var arguments = ["__zygote", runtimeDirectory]
+            if allowWeakerSandbox { arguments.append("--allow-weaker-sandbox") }
+            pid = try spawnProcess(executable: executable, arguments: arguments, controlFD: zygoteEnd.fd)
         } catch {
             serverEnd.close()
             zygoteEnd.close()
             throw error
         }
         zygoteEnd.close()
-        guard let (event, _) = try? serverEnd.receive(ZygoteEvent.self), case .started(let python, let pandas) = event else {
+        func fail(_ error: any Error) -> any Error {
             serverEnd.close()
             var status: Int32 = 0
             waitpid(pid, &status, 0)
-            throw HostError.zygoteUnavailable("the zygote did not start: \(WorkerExit(waitStatus: status).explanation); its error is in the server's log")
+            return error
         }
-        let client = ZygoteClient(pid: pid, python: python, pandas: pandas, control: serverEnd, logger: logger)
-        Thread.detachNewThread { client.readEvents() }
-        return client
+        var event = try? serverEnd.receive(ZygoteEvent.self)?.0
+        if event == .identityMapRequested {
+            let error = IdentityMap.write(pid: pid)
+            try? serverEnd.send(ZygoteRequest.identityMapped(error: error))
+            event = try? serverEnd.receive(ZygoteEvent.self)?.0
+        }
+        switch event {
+        case .started(let python, let pandas, let layers):
+            let client = ZygoteClient(pid: pid, python: python, pandas: pandas, layers: layers, control: serverEnd, logger: logger)
+            Thread.detachNewThread { client.readEvents() }
+            return client
+        case .refused(let missing):
+            throw fail(SandboxError.incomplete(missing))
+        default:
+            throw fail(HostError.zygoteUnavailable("the zygote did not start; its error is in the server's log"))
+        }
     }
 
-    private init(pid: Int32, python: String, pandas: String, control: ControlSocket, logger: Logger) {
+    private init(pid: Int32, python: String, pandas: String, layers: [SandboxLayer], control: ControlSocket, logger: Logger) {
         self.pid = pid
         self.pythonVersion = python
         self.pandasVersion = pandas
+        self.sandboxLayers = layers
         self.control = control
         self.state = Mutex(State())
         self.logger = logger
@@ -72,7 +95,7 @@ public final class ZygoteClient: Sendable {
 
     /// Forks a new worker.
     /// - Throws: `HostError.zygoteUnavailable` when the zygote is gone or cannot fork.
-    public func spawn() async throws -> SpawnedProcess {
+    public func spawn(limits: WorkerLimits) async throws -> SpawnedProcess {
         try await withCheckedThrowingContinuation { continuation in
             let id: UInt64? = state.withLock { state in
                 guard state.running else { return nil }
@@ -86,7 +109,7 @@ public final class ZygoteClient: Sendable {
                 return
             }
             do {
-                try control.send(ZygoteRequest.spawn(id: id))
+                try control.send(ZygoteRequest.spawn(id: id, limits: limits))
             } catch {
                 if let continuation = state.withLock({ $0.spawns.removeValue(forKey: id) }) {
                     continuation.resume(throwing: HostError.zygoteUnavailable("cannot reach the zygote: \(error)"))

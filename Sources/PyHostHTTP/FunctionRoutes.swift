@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import PyHostCore
@@ -34,10 +35,11 @@ struct FunctionRoutes<Context: RequestContext> {
         _ = try host.function(named: name)
         let limit = host.configuration.maximumRequestBytes
         let body = try await collect(request, upTo: limit, tooLarge: .requestTooLarge(limit: limit))
-        let outcome = try await host.invoke(name: name, body: body)
-        switch outcome {
+        let invocation = try await host.invoke(name: name, body: body)
+        let headers: HTTPFields = [.pyhostWorker: String(invocation.workerPID)]
+        switch invocation.outcome {
         case .returned(let body), .raised(let body), .badRequest(let body):
-            return .json(status: outcome.status, body: body)
+            return .json(status: invocation.outcome.status, body: body, headers: headers)
         }
     }
 
@@ -69,4 +71,9 @@ struct FunctionRoutes<Context: RequestContext> {
             throw tooLarge
         }
     }
+}
+
+extension HTTPField.Name {
+    /// The host pid of the worker that served a call, to match it with the server's log.
+    static let pyhostWorker = Self("Pyhost-Worker")!
 }

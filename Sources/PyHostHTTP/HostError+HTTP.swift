@@ -22,6 +22,10 @@ extension HostError {
             return APIError(.notFound, type: "FunctionNotFound", message: "no function is named \"\(name)\"")
         case .workerDied(let how):
             return APIError(.badGateway, type: "WorkerDied", message: how)
+        case .sandboxViolation(let syscall):
+            return APIError(.badGateway, type: "SandboxViolation",
+                            message: "the worker called \(syscall), which the sandbox forbids; it was stopped",
+                            fields: ["syscall": .string(syscall)])
         case .importCrashed(let how):
             return APIError(.unprocessableContent, type: "ImportCrashed", message: "importing the module ended its worker: \(how)")
         case .deadlineExceeded(let seconds):

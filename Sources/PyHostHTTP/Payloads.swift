@@ -67,14 +67,17 @@ struct HealthPayload: Encodable {
     let pandas: String
     let workers: Workers
     let sandbox_layers: [String]
+    /// Layers this host could not provide (the server runs so only with --allow-weaker-sandbox).
+    let missing_sandbox_layers: [String]
 
     init(_ health: FunctionHost.Health) {
-        status = "ok"
         python = health.python
         pandas = health.pandas
         workers = Workers(live: health.workers.live, idle: health.workers.idle, busy: health.workers.busy,
                           waiting_calls: health.workers.waiting)
         sandbox_layers = health.sandboxLayers
+        missing_sandbox_layers = health.allLayers.filter { !health.sandboxLayers.contains($0) }
+        status = missing_sandbox_layers.isEmpty ? "ok" : "weaker_sandbox"
     }
 }
 

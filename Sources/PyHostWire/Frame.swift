@@ -21,6 +21,9 @@ public struct Frame: Sendable, Equatable {
         case syntaxError = 14
         /// Worker → server: importing the module raised, or it has no callable `handle`.
         case loadError = 15
+        /// Worker → server, from its SIGSYS handler: the syscall number (4 bytes) the sandbox
+        /// refused; the worker exits right after.
+        case sandboxViolation = 16
     }
 
     public static let headerSize = 5

@@ -5,80 +5,124 @@ import PyHostWire
 import Glibc
 #endif
 
-/// The seccomp filter a worker installs last, after every other confinement step.
+/// The seccomp filter a worker installs last, after every other confinement step: a default-deny
+/// allow-list of what CPython, numpy and pandas use.
 ///
-/// Forbidden calls fail with EPERM (ENOSYS for `clone3`, so glibc falls back to `clone`, whose flags
-/// the filter can read): a handler that tries them gets a Python `PermissionError` it can report,
-/// instead of a worker killed mid-call.
+/// Three outcomes:
+/// - allowed calls run, subject to the other layers (a write outside `/tmp` still fails with EROFS);
+/// - calls a handler may plausibly try (fork, exec, sockets, signalling others) fail with EPERM,
+///   so the handler gets a `PermissionError` it can report and the worker stays usable;
+/// - anything else traps: the worker reports the syscall on its channel and exits, and the call
+///   gets a 502 naming it. An unknown call is an attack or a gap in this list; either way the
+///   worker must not carry on.
 public struct SandboxPolicy: Sendable {
     public enum Condition: Sendable {
         case always
-        /// The argument has any of these bits set.
-        case anyBit(argument: UInt32, mask: UInt64)
         /// The argument has none of these bits set.
         case noBit(argument: UInt32, mask: UInt64)
+        /// The argument has any of these bits set.
+        case anyBit(argument: UInt32, mask: UInt64)
         case notEqual(argument: UInt32, value: UInt64)
+        case equal(argument: UInt32, value: UInt64)
+    }
+
+    public enum Action: Sendable, Equatable {
+        case allow
+        case fail(errno: Int32)
     }
 
     public struct Rule: Sendable {
         public let syscall: String
-        public let errno: Int32
+        public let action: Action
         public let condition: Condition
     }
 
     public let rules: [Rule]
 
     /// CLONE_THREAD from <linux/sched.h>, which Glibc's module does not export.
-    static let cloneThread: UInt64 = 0x0001_0000
+    static let cloneThread = UInt64(PYHOST_CLONE_THREAD)
+
+    /// Calls a Python process with numpy and pandas makes in normal work, allowed unconditionally.
+    static let allowed = [
+        // memory
+        "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mincore", "membarrier",
+        // files: the mounts make everything but /tmp read-only
+        "read", "readv", "pread64", "preadv", "preadv2", "write", "writev", "pwrite64", "pwritev", "pwritev2",
+        "open", "openat", "close", "close_range", "lseek", "fstat", "stat", "lstat", "newfstatat", "statx",
+        "fstatfs", "statfs", "getdents64", "getdents", "readlink", "readlinkat", "access", "faccessat",
+        "faccessat2", "fcntl", "flock", "fsync", "fdatasync", "ftruncate", "fadvise64", "dup", "dup2", "dup3",
+        "pipe", "pipe2", "getcwd", "chdir", "fchdir", "umask", "unlink", "unlinkat", "rename", "renameat",
+        "renameat2", "mkdir", "mkdirat", "rmdir", "utimensat", "copy_file_range", "sendfile",
+        "memfd_create",
+        // waiting and time
+        "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
+        "epoll_pwait", "eventfd2", "futex", "nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres",
+        "gettimeofday", "time", "sched_yield", "sched_getaffinity", "sched_getparam", "sched_getscheduler",
+        "getitimer", "setitimer", "alarm", "timer_create", "timer_settime", "timer_gettime", "timer_delete",
+        "timerfd_create", "timerfd_settime", "timerfd_gettime",
+        // signals (sending is restricted below)
+        "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait", "rt_sigsuspend",
+        "sigaltstack", "pause", "restart_syscall",
+        // identity and limits, read-only
+        "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
+        "getgroups", "getpgrp", "getpgid", "getsid", "getrlimit", "getrusage", "times", "sysinfo", "uname",
+        "getrandom", "getcpu",
+        // threads and exit
+        "set_robust_list", "get_robust_list", "set_tid_address", "rseq", "arch_prctl", "exit", "exit_group",
+        // the channel to the server is a connected socket
+        "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown", "getsockopt", "getsockname", "getpeername",
+    ]
+
+    /// Calls that fail with EPERM: what a handler may try, and should be told it cannot do.
+    static let refused = [
+        "fork", "vfork", "execve", "execveat", "socket", "socketpair", "connect", "bind", "listen", "accept",
+        "accept4", "ptrace", "process_vm_readv", "process_vm_writev", "tkill", "pidfd_open", "pidfd_send_signal",
+        "pidfd_getfd", "setrlimit", "prlimit64", "chmod", "fchmod", "fchmodat", "chown", "fchown", "lchown",
+        "fchownat", "link", "linkat", "symlink", "symlinkat", "mknod", "mknodat", "truncate", "creat",
+    ]
 
     /// The worker's policy. `pid` is the worker's own: it may signal itself and no one else.
     public static func worker(pid: Int32) -> SandboxPolicy {
-        let writeFlags = UInt64(O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
-        var rules: [Rule] = []
-        func deny(_ names: [String], _ errno: Int32 = EPERM, when condition: Condition = .always) {
-            rules += names.map { Rule(syscall: $0, errno: errno, condition: condition) }
-        }
-        // No new processes or programs. Threads (clone with CLONE_THREAD) stay possible.
-        deny(["fork", "vfork", "execve", "execveat"])
-        deny(["clone"], when: .noBit(argument: 0, mask: cloneThread))
-        deny(["clone3"], ENOSYS)
-        // No new sockets: the channel to the server is the only one.
-        deny(["socket", "socketpair", "connect", "bind", "listen", "accept", "accept4"])
-        // Files open for reading only; nothing on disk changes.
-        deny(["open"], when: .anyBit(argument: 1, mask: writeFlags))
-        deny(["openat"], when: .anyBit(argument: 2, mask: writeFlags))
-        deny(["openat2"], ENOSYS)
-        deny([
-            "creat", "open_by_handle_at", "name_to_handle_at", "truncate", "unlink", "unlinkat", "rename",
-            "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "link", "linkat", "symlink", "symlinkat",
-            "chmod", "fchmod", "fchmodat", "chown", "fchown", "lchown", "fchownat", "mknod", "mknodat",
-        ])
-        // Signals only to itself; no reaching into other processes.
-        deny(["kill", "tgkill"], when: .notEqual(argument: 0, value: UInt64(UInt32(bitPattern: pid))))
-        deny(["tkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "ptrace", "process_vm_readv",
-              "process_vm_writev"])
-        // Kernel surfaces a handler has no use for.
-        deny([
-            "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "bpf", "perf_event_open", "keyctl",
-            "add_key", "request_key", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
-            "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load", "reboot", "swapon",
-            "swapoff", "syslog", "acct", "settimeofday", "clock_settime", "sethostname", "setdomainname",
-            "iopl", "ioperm", "quotactl",
-        ])
+        var rules = allowed.map { Rule(syscall: $0, action: .allow, condition: .always) }
+        rules += refused.map { Rule(syscall: $0, action: .fail(errno: EPERM), condition: .always) }
+        let ownPID = UInt64(UInt32(bitPattern: pid))
+        rules += [
+            // Threads, but no processes: clone without CLONE_THREAD is a fork.
+            Rule(syscall: "clone", action: .allow, condition: .anyBit(argument: 0, mask: cloneThread)),
+            Rule(syscall: "clone", action: .fail(errno: EPERM), condition: .noBit(argument: 0, mask: cloneThread)),
+            // clone3 passes its flags in memory the filter cannot read; ENOSYS sends glibc to clone.
+            Rule(syscall: "clone3", action: .fail(errno: ENOSYS), condition: .always),
+            Rule(syscall: "openat2", action: .fail(errno: ENOSYS), condition: .always),
+            // Rules for one syscall never overlap: libseccomp does not order overlapping conditions.
+            Rule(syscall: "kill", action: .allow, condition: .equal(argument: 0, value: ownPID)),
+            Rule(syscall: "kill", action: .fail(errno: EPERM), condition: .notEqual(argument: 0, value: ownPID)),
+            Rule(syscall: "tgkill", action: .allow, condition: .equal(argument: 0, value: ownPID)),
+            Rule(syscall: "tgkill", action: .fail(errno: EPERM), condition: .notEqual(argument: 0, value: ownPID)),
+            // ioctl: the terminal query behind isatty() only.
+            Rule(syscall: "ioctl", action: .allow, condition: .equal(argument: 1, value: UInt64(TCGETS))),
+            Rule(syscall: "ioctl", action: .fail(errno: ENOTTY), condition: .notEqual(argument: 1, value: UInt64(TCGETS))),
+            // prctl: naming threads only.
+            Rule(syscall: "prctl", action: .allow, condition: .equal(argument: 0, value: UInt64(PYHOST_PR_SET_NAME))),
+            Rule(syscall: "prctl", action: .fail(errno: EPERM), condition: .notEqual(argument: 0, value: UInt64(PYHOST_PR_SET_NAME))),
+        ]
         return SandboxPolicy(rules: rules)
     }
 
     /// Loads the filter into the calling process. Irreversible.
     /// - Throws: `SystemCallError` when libseccomp refuses a rule or the kernel the filter.
     public func install() throws {
-        guard let filter = pyhost_seccomp_create(UInt32(PYHOST_SECCOMP_ALLOW)) else {
+        guard let filter = pyhost_seccomp_create(UInt32(PYHOST_SECCOMP_TRAP)) else {
             throw SystemCallError(call: "seccomp_init", errno: ENOMEM)
         }
         defer { pyhost_seccomp_release(filter) }
         for rule in rules {
             let number = pyhost_seccomp_syscall(rule.syscall)
             guard number >= 0 else { continue }  // not on this architecture
-            let action = pyhost_seccomp_errno(rule.errno)
+            let action: UInt32
+            switch rule.action {
+            case .allow: action = UInt32(PYHOST_SECCOMP_ALLOW)
+            case .fail(let errno): action = pyhost_seccomp_errno(errno)
+            }
             let result: Int32
             switch rule.condition {
             case .always: result = pyhost_seccomp_add(filter, action, number)
@@ -88,6 +132,8 @@ public struct SandboxPolicy: Sendable {
                 result = pyhost_seccomp_add_masked_zero(filter, action, number, argument, mask)
             case .notEqual(let argument, let value):
                 result = pyhost_seccomp_add_not_equal(filter, action, number, argument, value)
+            case .equal(let argument, let value):
+                result = pyhost_seccomp_add_equal(filter, action, number, argument, value)
             }
             if result != 0 { throw SystemCallError(call: "seccomp_rule_add(\(rule.syscall))", errno: -result) }
         }

@@ -9,11 +9,23 @@ import Glibc
 enum WorkerProcess {
     /// The descriptor the channel ends up on; every other descriptor is closed.
     static let channelFD: Int32 = 3
+    /// The frame kind the SIGSYS reporter writes (`Frame.Kind.sandboxViolation`).
+    static let violationFrameKind: UInt8 = 16
 
-    /// Runs in the child right after `fork` and `PyOS_AfterFork_Child`. Never returns.
-    static func run(channel: Int32, zygotePID: Int32) -> Never {
+    struct Setup {
+        let channel: Int32
+        /// A pidfd of the zygote: readable once it has exited.
+        let zygote: Int32
+        let limits: WorkerLimits
+        let identity: UInt32
+        /// Whether the worker has its own mount and PID namespaces (for /proc and /tmp).
+        let privateMounts: Bool
+    }
+
+    /// Runs in the child right after the fork and `PyOS_AfterFork_Child`. Never returns.
+    static func run(_ setup: Setup) -> Never {
         do {
-            try confine(channel: channel, zygotePID: zygotePID)
+            try confine(setup)
         } catch {
             printToStandardError("pyhost worker: sandbox setup failed: \(error)")
             _exit(70)
@@ -23,22 +35,44 @@ enum WorkerProcess {
         _exit(status)
     }
 
-    /// The confinement sequence, in order. Each step says why it sits where it does.
-    private static func confine(channel: Int32, zygotePID: Int32) throws {
-        // Die with the zygote; if it already died between fork and here, stop now.
+    /// The confinement sequence, in nsjail's order. Each step says why it sits where it does.
+    private static func confine(_ setup: Setup) throws {
+        // Die with the zygote. If it died before this line, the pidfd is already readable.
         try systemCall("prctl(PR_SET_PDEATHSIG)") { pyhost_set_parent_death_signal(SIGKILL) }
-        if getppid() != zygotePID { _exit(0) }
+        var zygote = pollfd(fd: setup.zygote, events: Int16(POLLIN), revents: 0)
+        if poll(&zygote, 1, 0) != 0 { _exit(0) }
+        // A session of its own: no signal to the zygote's process group reaches it, and kill(0)
+        // reaches nothing else.
+        _ = setsid()
+        if setup.privateMounts {
+            // Its own /proc shows only its own PID namespace; its own /tmp is the one writable place,
+            // bounded, and invisible to every other worker. Mounting needs the namespace's root,
+            // so this comes before the identity drop.
+            try ReadOnlyRoot.mountCall("proc", "/proc", "proc", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC))
+            try ReadOnlyRoot.mountCall("tmpfs", "/tmp", "tmpfs", UInt(MS_NOSUID | MS_NODEV),
+                                       "size=\(setup.limits.fileBytes),mode=1777")
+        }
+        // Drop identity: from uid 0 of the namespace to an unprivileged uid, which clears every
+        // capability (setresuid from 0 to non-zero, without keepcaps).
+        try systemCall("setresgid") { pyhost_set_gid(setup.identity) }
+        try systemCall("setgroups") { setgroups(0, nil) }
+        try systemCall("setresuid") { pyhost_set_uid(setup.identity) }
+        try ResourceLimits.apply(setup.limits)
         // The channel moves to fd 3 (over the zygote's control socket, which the worker must not
-        // keep), then every other inherited descriptor is closed.
-        try systemCall("dup2") { dup2(channel, channelFD) }
+        // keep), then every other inherited descriptor is closed, the zygote's pidfd included.
+        try systemCall("dup2") { dup2(setup.channel, channelFD) }
         try systemCall("close_range") { pyhost_close_range_from(UInt32(channelFD + 1)) }
-        var noCore = rlimit(rlim_cur: 0, rlim_max: 0)
-        try systemCall("setrlimit(RLIMIT_CORE)") { setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &noCore) }
         // Not dumpable: no sibling can ptrace this process or read its /proc/PID/mem.
         try systemCall("prctl(PR_SET_DUMPABLE)") { pyhost_set_dumpable(0) }
+        // A full /tmp or a file over RLIMIT_FSIZE, or a write to a closed channel, is an error the
+        // handler sees (EFBIG, ENOSPC, EPIPE), not a signal that kills the worker.
+        signal(SIGXFSZ, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
         // The server's environment is not the handler's business (the runtime clears os.environ too).
         try systemCall("clearenv") { clearenv() }
-        // no_new_privs is what allows an unprivileged seccomp filter, and keeps it for good.
+        // A trapped syscall is reported on the channel before the worker exits.
+        try systemCall("sigaction(SIGSYS)") { pyhost_report_seccomp_violations(channelFD, violationFrameKind) }
+        // no_new_privs is what allows a filter without CAP_SYS_ADMIN, and keeps it for good.
         try systemCall("prctl(PR_SET_NO_NEW_PRIVS)") { pyhost_set_no_new_privs() }
         // seccomp last: every step above needs calls the filter forbids.
         try SandboxPolicy.worker(pid: getpid()).install()

@@ -15,13 +15,37 @@ public enum Zygote {
     public static let roleArgument = "__zygote"
     public static let controlFD: Int32 = 3
 
-    /// Initializes Python, imports pandas and the runtime, then serves spawn requests. Never returns.
-    public static func run(runtimeDirectory: String) -> Never {
+    /// The argument that lets the zygote run without the layers it could not set up.
+    public static let allowWeakerArgument = "--allow-weaker-sandbox"
+
+    /// The layers every worker applies to itself after the fork (see `WorkerProcess.confine`).
+    static let workerLayers: [SandboxLayer] = [
+        .unprivilegedIdentity, .resourceLimits, .parentDeathSignal, .closedDescriptors, .notDumpable,
+        .scrubbedEnvironment, .noNewPrivileges, .seccomp,
+    ]
+
+    /// Initializes Python, imports pandas and the runtime, confines itself, then serves spawn
+    /// requests. Never returns.
+    public static func run(runtimeDirectory: String, allowWeakerSandbox: Bool) -> Never {
         let control = ControlSocket(fd: controlFD)
         do {
+            // Python and pandas load first, as host root: importing pandas runs `uname -p`, and the
+            // runtime lives in the checkout, which the confined file system no longer shows.
             let versions = try startInterpreter(runtimeDirectory: runtimeDirectory)
-            try control.send(ZygoteEvent.started(python: versions.python, pandas: versions.pandas))
-            try serve(control)
+            let confinement = try ZygoteConfinement.establish(control: control)
+            if !confinement.missing.isEmpty {
+                guard allowWeakerSandbox else {
+                    try control.send(ZygoteEvent.refused(missing: confinement.missing))
+                    exit(1)
+                }
+                for missing in confinement.missing { printToStandardError("pyhost zygote: running without \(missing)") }
+            }
+            var layers = confinement.active
+            for layer in workerLayers where !layers.contains(layer) && !confinement.missing.contains(where: { $0.layer == layer }) {
+                layers.append(layer)
+            }
+            try control.send(ZygoteEvent.started(python: versions.python, pandas: versions.pandas, layers: layers))
+            try serve(control, confinement: confinement)
             exit(0)
         } catch let error as SystemCallError where error.errno == EPIPE || error.errno == ECONNRESET {
             exit(0)  // the server left first; the workers die with this process
@@ -59,7 +83,8 @@ public enum Zygote {
     }
 
     /// Waits on the control socket and on each live worker's pidfd.
-    private static func serve(_ control: ControlSocket) throws {
+    private static func serve(_ control: ControlSocket, confinement: ZygoteConfinement) throws {
+        let zygote = try systemCall("pidfd_open(self)") { pyhost_pidfd_open(getpid()) }
         var workers: [Int32: Int32] = [:]  // pidfd → pid
         defer { stopAll(workers) }
         while true {
@@ -74,33 +99,43 @@ public enum Zygote {
                 guard let (request, fds) = try control.receive(ZygoteRequest.self) else { return }
                 fds.forEach { _ = close($0) }
                 switch request {
-                case .spawn(let id):
-                    if let (pid, pidfd) = try spawn(id: id, control: control) { workers[pidfd] = pid }
+                case .spawn(let id, let limits):
+                    let setup = { (channel: Int32) in
+                        WorkerProcess.Setup(
+                            channel: channel, zygote: zygote, limits: limits, identity: confinement.workerIdentity,
+                            privateMounts: confinement.active.contains(.privateTmp))
+                    }
+                    if let (pid, pidfd) = try spawn(id: id, namespaces: confinement.workerNamespaces, setup: setup, control: control) {
+                        workers[pidfd] = pid
+                    }
+                case .identityMapped:
+                    continue
                 }
             }
         }
     }
 
-    private static func spawn(id: UInt64, control: ControlSocket) throws -> (Int32, Int32)? {
+    private static func spawn(
+        id: UInt64, namespaces: UInt, setup: (Int32) -> WorkerProcess.Setup, control: ControlSocket
+    ) throws -> (Int32, Int32)? {
         var pair: [Int32] = [0, 0]
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         guard socketpair(AF_UNIX, type, 0, &pair) == 0 else {
             try control.send(ZygoteEvent.spawnFailed(id: id, message: "socketpair: errno \(errno)"))
             return nil
         }
-        let zygotePID = getpid()
         pyhost_python_before_fork()
-        let pid = pyhost_fork()
+        let pid = namespaces == 0 ? pyhost_fork() : pyhost_clone_process(namespaces)
         if pid == 0 {
             pyhost_python_after_fork_child()
-            WorkerProcess.run(channel: pair[1], zygotePID: zygotePID)
+            WorkerProcess.run(setup(pair[1]))
         }
         let forkErrno = errno
         pyhost_python_after_fork_parent()
         close(pair[1])
         defer { close(pair[0]) }
         guard pid > 0 else {
-            try control.send(ZygoteEvent.spawnFailed(id: id, message: "fork: errno \(forkErrno)"))
+            try control.send(ZygoteEvent.spawnFailed(id: id, message: "\(SystemCallError(call: "fork", errno: forkErrno))"))
             return nil
         }
         let pidfd = pyhost_pidfd_open(pid)

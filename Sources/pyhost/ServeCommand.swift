@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import PyHostCore
 import PyHostHTTP
+import PyHostWire
 
 /// `pyhost serve`: the HTTP server, its zygote and its workers.
 struct ServeCommand: AsyncParsableCommand {
@@ -27,6 +28,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds after which an idle worker retires.")
     var idleTimeout: Double = 600
 
+    @Option(name: .customLong("worker-memory"), help: "Address space of each worker, in MiB (it includes ~220 MiB shared with the zygote).")
+    var workerMemory: UInt64 = 1024
+
+    @Flag(name: .customLong("allow-weaker-sandbox"), help: "Start even if this host cannot provide every sandbox layer.")
+    var allowWeakerSandbox = false
+
     @Option(name: .customLong("workers-per-function"), help: "Workers one function may have at once (default: the CPU count).")
     var workersPerFunction: Int?
 
@@ -37,6 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard timeout > 0, timeout <= 300 else { throw ValidationError("--timeout must be in (0, 300] seconds") }
         guard queueDepth >= 0 else { throw ValidationError("--queue-depth must not be negative") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
+        guard workerMemory >= 384 else { throw ValidationError("--worker-memory must be at least 384 MiB") }
         guard (workersPerFunction ?? 1) >= 1, (maxWorkers ?? 1) >= 1 else {
             throw ValidationError("--workers-per-function and --max-workers must be at least 1")
         }
@@ -52,17 +60,19 @@ struct ServeCommand: AsyncParsableCommand {
         limits.perFunction = workersPerFunction ?? limits.perFunction
         limits.total = maxWorkers ?? limits.total
         limits.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
-        let configuration = HostConfiguration(
+        var configuration = HostConfiguration(
             dataDirectory: URL(fileURLWithPath: dataDirectory),
             runtimeDirectory: RuntimeLocation.pythonDirectory,
             executable: RuntimeLocation.executable,
             timeout: .milliseconds(Int64(timeout * 1000)),
             limits: limits)
+        configuration.workerLimits = WorkerLimits(memoryBytes: workerMemory * 1024 * 1024)
+        configuration.allowWeakerSandbox = allowWeakerSandbox
         let host: FunctionHost
         do {
             host = try await FunctionHost.start(configuration, logger: logger)
         } catch {
-            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
         let app = PyHostServer.application(host: host, address: self.host, port: port, logger: logger)

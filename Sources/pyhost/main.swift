@@ -3,8 +3,9 @@ import Foundation
 import PyHostWorker
 
 // The role is chosen before any async code runs: the zygote must stay single-threaded to fork.
-if CommandLine.arguments.count == 3 && CommandLine.arguments[1] == Zygote.roleArgument {
-    Zygote.run(runtimeDirectory: CommandLine.arguments[2])
+let arguments = CommandLine.arguments
+if arguments.count >= 3 && arguments[1] == Zygote.roleArgument {
+    Zygote.run(runtimeDirectory: arguments[2], allowWeakerSandbox: arguments.dropFirst(3).contains(Zygote.allowWeakerArgument))
 }
 
 Task {

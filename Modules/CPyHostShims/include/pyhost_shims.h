@@ -25,6 +25,22 @@ void pyhost_python_after_fork_parent(void);
 
 // Linux calls that Swift cannot make itself, being variadic or missing from Glibc (linux_shim.c).
 
+/// Linux constants that Glibc's Swift module leaves out (they need _GNU_SOURCE).
+enum {
+    PYHOST_CLONE_THREAD = 0x00010000,
+    PYHOST_CLONE_NEWNS = 0x00020000,
+    PYHOST_CLONE_NEWUTS = 0x04000000,
+    PYHOST_CLONE_NEWIPC = 0x08000000,
+    PYHOST_CLONE_NEWUSER = 0x10000000,
+    PYHOST_CLONE_NEWPID = 0x20000000,
+    PYHOST_CLONE_NEWNET = 0x40000000,
+    PYHOST_PR_SET_NAME = 15,
+};
+
+int pyhost_unshare(int flags);
+/// setresuid(id, id, id) and setresgid(id, id, id).
+int pyhost_set_uid(uid_t id);
+int pyhost_set_gid(gid_t id);
 int pyhost_set_no_new_privs(void);
 int pyhost_set_parent_death_signal(int signal);
 int pyhost_set_dumpable(int dumpable);
@@ -32,6 +48,15 @@ int pyhost_pidfd_open(pid_t pid);
 int pyhost_pidfd_send_signal(int pidfd, int signal);
 int pyhost_close_range_from(unsigned int first);
 pid_t pyhost_fork(void);
+/// fork() with extra namespace flags (CLONE_NEWPID, CLONE_NEWNS, …): a raw clone(2), safe only in a
+/// single-threaded process. Returns as fork does.
+pid_t pyhost_clone_process(unsigned long namespace_flags);
+int pyhost_pivot_root(const char *new_root, const char *put_old);
+/// Makes a seccomp SIGSYS (SCMP_ACT_TRAP) end the process after writing, on `channel`, a frame
+/// of kind `frame_kind` whose payload is the offending syscall's number (4 bytes, big-endian).
+int pyhost_report_seccomp_violations(int channel, unsigned char frame_kind);
+/// The name of syscall `number` on this architecture, or NULL (libseccomp's table).
+const char *pyhost_seccomp_syscall_name(int number);
 
 /// Sends `data` with up to 4 descriptors as SCM_RIGHTS. Returns the byte count or -1.
 ssize_t pyhost_send_with_fds(int socket, const void *data, size_t length, const int *fds, int fd_count);
@@ -44,6 +69,7 @@ ssize_t pyhost_receive_with_fds(int socket, void *buffer, size_t capacity, int *
 enum {
     PYHOST_SECCOMP_ALLOW = 0,
     PYHOST_SECCOMP_KILL_PROCESS = 1,
+    PYHOST_SECCOMP_TRAP = 2,
 };
 
 /// An action that fails the call with `errno`.
@@ -65,6 +91,9 @@ int pyhost_seccomp_add_masked_zero(pyhost_seccomp_filter *filter, uint32_t actio
 /// Adds `action` for `syscall` when `arg[index] != value`.
 int pyhost_seccomp_add_not_equal(pyhost_seccomp_filter *filter, uint32_t action, int syscall,
                                  unsigned int index, uint64_t value);
+/// Adds `action` for `syscall` when `arg[index] == value`.
+int pyhost_seccomp_add_equal(pyhost_seccomp_filter *filter, uint32_t action, int syscall,
+                             unsigned int index, uint64_t value);
 int pyhost_seccomp_load(pyhost_seccomp_filter *filter);
 void pyhost_seccomp_release(pyhost_seccomp_filter *filter);
 

@@ -101,12 +101,18 @@ def test_an_unknown_function_is_404(server):
     assert reply.json()["error"]["type"] == "FunctionNotFound"
 
 
+WHOAMI = "import uuid\nWORKER = uuid.uuid4().hex\ndef handle(request):\n    return WORKER\n"
+
+
 def test_consecutive_calls_reuse_the_same_warm_worker(server):
-    deploy(server, "whoami", "import os\ndef handle(request):\n    return os.getpid()\n")
-    pids = {server.invoke("whoami", {}).json() for _ in range(20)}
+    deploy(server, "whoami", WHOAMI)
+    before = set(server.descendants())
+    replies = [server.invoke("whoami", {}) for _ in range(20)]
+    assert len({reply.json() for reply in replies}) == 1, "module state shows one worker served every call"
+    pids = {int(reply.headers["Pyhost-Worker"]) for reply in replies}
     assert len(pids) == 1
-    (pid,) = pids
-    assert pid in server.descendants()
+    assert pids <= before, "the worker is the one the deploy left warm"
+    assert set(server.descendants()) == before, "no process was created for a call"
 
 
 def test_state_persists_in_a_warm_worker_between_calls(server):
@@ -115,7 +121,7 @@ def test_state_persists_in_a_warm_worker_between_calls(server):
 
 
 def test_a_worker_that_exits_is_502_with_its_exit_code_and_is_replaced(server):
-    deploy(server, "quits", "import os\ndef handle(request):\n    if request == 'quit':\n        os._exit(7)\n    return os.getpid()\n")
+    deploy(server, "quits", "import os, uuid\nWORKER = uuid.uuid4().hex\ndef handle(request):\n    if request == 'quit':\n        os._exit(7)\n    return WORKER\n")
     before = server.invoke("quits", "pid").json()
     reply = server.invoke("quits", "quit")
     assert reply.status == 502
@@ -135,8 +141,9 @@ def test_a_worker_killed_by_a_signal_is_502_naming_it(server):
 
 
 def test_a_call_past_its_deadline_is_504_and_the_worker_is_replaced(server):
-    deploy(server, "slow", "import os, time\ndef handle(request):\n    if request == 'hang':\n        while True:\n            pass\n    return os.getpid()\n")
-    stuck = server.invoke("slow", "pid").json()
+    deploy(server, "slow", "import uuid\nWORKER = uuid.uuid4().hex\ndef handle(request):\n    if request == 'hang':\n        while True:\n            pass\n    return WORKER\n")
+    warm = server.invoke("slow", "id")
+    stuck, stuck_pid = warm.json(), int(warm.headers["Pyhost-Worker"])
     started = time.monotonic()
     reply = server.invoke("slow", "hang")
     elapsed = time.monotonic() - started
@@ -144,10 +151,10 @@ def test_a_call_past_its_deadline_is_504_and_the_worker_is_replaced(server):
     assert reply.json()["error"]["type"] == "DeadlineExceeded"
     assert 2.5 < elapsed < 15
     deadline = time.monotonic() + 5
-    while pid_alive(stuck) and time.monotonic() < deadline:
+    while pid_alive(stuck_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not pid_alive(stuck), "the worker that overran its deadline was killed"
-    fresh = server.invoke("slow", "pid")
+    assert not pid_alive(stuck_pid), "the worker that overran its deadline was killed"
+    fresh = server.invoke("slow", "id")
     assert fresh.status == 200 and fresh.json() != stuck
 
 
@@ -161,11 +168,11 @@ def test_fifty_concurrent_invocations_all_succeed(server):
 
 def test_a_busy_function_grows_to_its_worker_limit(start_server):
     server = start_server("--workers-per-function", "2", "--queue-depth", "8")
-    deploy(server, "nap", "import os, time\ndef handle(request):\n    time.sleep(0.5)\n    return os.getpid()\n")
+    deploy(server, "nap", "import time\ndef handle(request):\n    time.sleep(0.5)\n    return 'rested'\n")
     with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
         replies = list(pool.map(lambda _: server.invoke("nap", {}), range(6)))
     assert [reply.status for reply in replies] == [200] * 6
-    assert len({reply.json() for reply in replies}) == 2
+    assert len({reply.headers["Pyhost-Worker"] for reply in replies}) == 2
 
 
 def test_calls_beyond_capacity_and_queue_get_503_with_retry_after(start_server):

@@ -35,7 +35,7 @@ def test_a_redeploy_creates_a_new_version_that_serves_at_once(server):
 
 def test_delete_removes_the_function_and_retires_its_workers(server):
     assert server.deploy("doomed", WHOAMI).status == 201
-    pid = server.invoke("doomed", {}).json()
+    pid = int(server.invoke("doomed", {}).headers["Pyhost-Worker"])
     assert pid_alive(pid)
     reply = server.request("DELETE", "/functions/doomed")
     assert (reply.status, reply.body) == (204, b"")

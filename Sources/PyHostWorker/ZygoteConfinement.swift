@@ -1,0 +1,112 @@
+import CPyHostShims
+import PyHostWire
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The namespaces the zygote enters once, so that every worker it forks starts inside them, and
+/// the namespaces each worker gets of its own.
+///
+/// Order (the zygote is single-threaded, as unshare(PYHOST_CLONE_NEWUSER) requires):
+/// 1. a user namespace, whose uid/gid maps the server writes from the parent namespace; the zygote
+///    then takes uid 0 of the namespace, which is an unprivileged host uid (`hostBase`);
+/// 2. with the capabilities that namespace grants: mount, network, IPC and UTS namespaces;
+/// 3. a read-only root that holds only the system (`ReadOnlyRoot`);
+/// 4. a probe of the per-worker namespaces (PID, mount, IPC), so a spawn never fails on them.
+struct ZygoteConfinement {
+    /// Host uid and gid that uid/gid 0 of the zygote's user namespace map to; 65536 ids are mapped.
+    static let hostBase = 100_000
+    /// The uid and gid a worker runs as inside the namespace (host `hostBase + workerID`).
+    static let workerID: UInt32 = 1000
+
+    private(set) var active: [SandboxLayer] = []
+    private(set) var missing: [MissingLayer] = []
+    /// clone(2) flags for each worker: its own PID, mount and IPC namespaces where available.
+    private(set) var workerNamespaces: UInt = 0
+
+    static func establish(control: ControlSocket) throws -> ZygoteConfinement {
+        var confinement = ZygoteConfinement()
+        try confinement.enterUserNamespace(control: control)
+        let userNamespace = confinement.active.contains(.userNamespace)
+        for (flag, layer) in [(PYHOST_CLONE_NEWNS, SandboxLayer.mountNamespace), (PYHOST_CLONE_NEWNET, .networkNamespace),
+                              (PYHOST_CLONE_NEWIPC, .ipcNamespace), (PYHOST_CLONE_NEWUTS, .utsNamespace)] {
+            confinement.attempt(layer) { try systemCall("unshare(\(layer.rawValue))") { pyhost_unshare(Int32(flag)) } }
+        }
+        if confinement.active.contains(.mountNamespace) {
+            confinement.attempt(.readOnlyRoot) { try ReadOnlyRoot.enter() }
+        }
+        if confinement.active.contains(.utsNamespace) {
+            _ = sethostname("pyhost", 6)
+        }
+        confinement.probeWorkerNamespaces()
+        confinement.record(.unprivilegedIdentity, userNamespace || getuid() == 0 ? nil : "pyhost is not root")
+        return confinement
+    }
+
+    /// The identity a worker switches to: an unprivileged uid inside the user namespace, or the
+    /// host's `nobody` when there is none.
+    var workerIdentity: UInt32 {
+        active.contains(.userNamespace) ? Self.workerID : 65534
+    }
+
+    private mutating func enterUserNamespace(control: ControlSocket) throws {
+        guard pyhost_unshare(Int32(PYHOST_CLONE_NEWUSER)) == 0 else {
+            record(.userNamespace, "unshare(PYHOST_CLONE_NEWUSER): \(SystemCallError(call: "unshare", errno: errno))")
+            return
+        }
+        try control.send(ZygoteEvent.identityMapRequested)
+        guard let (reply, _) = try control.receive(ZygoteRequest.self), case .identityMapped(let error) = reply else {
+            throw SystemCallError(call: "identity map handshake", errno: EPROTO)
+        }
+        if let error {
+            record(.userNamespace, error)
+            return
+        }
+        // The process still holds host uid 0 until it changes identity: only then do its file
+        // accesses become those of an unprivileged host uid.
+        attempt(.userNamespace) {
+            try systemCall("setresgid") { pyhost_set_gid(0) }
+            try systemCall("setgroups") { setgroups(0, nil) }
+            try systemCall("setresuid") { pyhost_set_uid(0) }
+        }
+    }
+
+    private mutating func probeWorkerNamespaces() {
+        var flags: UInt = 0
+        for (flag, layer) in [(PYHOST_CLONE_NEWPID, SandboxLayer.pidNamespace), (PYHOST_CLONE_NEWNS, .privateTmp), (PYHOST_CLONE_NEWIPC, nil)] {
+            if layer == .privateTmp && !active.contains(.mountNamespace) {
+                record(.privateTmp, "no mount namespace")
+                continue
+            }
+            let pid = pyhost_clone_process(UInt(flag) | flags)
+            if pid == 0 { _exit(0) }
+            if pid > 0 {
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+                flags |= UInt(flag)
+                if let layer { record(layer, nil) }
+            } else if let layer {
+                record(layer, "clone(\(layer.rawValue)): \(SystemCallError(call: "clone", errno: errno))")
+            }
+        }
+        workerNamespaces = flags
+    }
+
+    private mutating func attempt(_ layer: SandboxLayer, _ step: () throws -> Void) {
+        do {
+            try step()
+            record(layer, nil)
+        } catch {
+            record(layer, "\(error)")
+        }
+    }
+
+    private mutating func record(_ layer: SandboxLayer, _ failure: String?) {
+        if let failure {
+            missing.append(MissingLayer(layer: layer, reason: failure))
+        } else if !active.contains(layer) {
+            active.append(layer)
+        }
+    }
+}
