@@ -47,6 +47,7 @@ let package = Package(
             "PyHostCore", "PyHostWire",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "pyhost", dependencies: [
             "PyHostWorker", "PyHostHTTP", "PyHostWire",

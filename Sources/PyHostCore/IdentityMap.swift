@@ -8,19 +8,33 @@ import PyHostWire
 /// owns: the zygote is uid 0 inside and unprivileged outside, and its workers run as uid 1000
 /// inside, host uid 101000.
 enum IdentityMap {
-    static let line = "0 100000 65536\n"
+    static let range = "0 100000 65536\n"
 
-    /// Writes both maps. Returns nil, or why it failed.
-    static func write(pid: Int32) -> String? {
-        for file in ["uid_map", "gid_map"] {
-            let path = "/proc/\(pid)/\(file)"
-            do {
-                try line.write(toFile: path, atomically: false, encoding: .utf8)
-            } catch {
-                return "writing \(path) failed (pyhost must run as root): \(error.localizedDescription)"
-            }
+    enum Outcome: Equatable {
+        /// 0..65535 map to 100000..165535.
+        case fullRange
+        /// Only the server's own uid and gid map to 0: a server that is not root in its namespace.
+        case ownIdentity
+        case failed(String)
+    }
+
+    /// Writes both maps: the full range if the server may, else its own ids.
+    static func write(pid: Int32) -> Outcome {
+        if (try? writeMaps(pid: pid, uid: range, gid: range)) != nil { return .fullRange }
+        do {
+            // Without privilege in the parent namespace, a process may map only its own ids, and
+            // the gid map needs setgroups denied first.
+            try "deny".write(toFile: "/proc/\(pid)/setgroups", atomically: false, encoding: .utf8)
+            try writeMaps(pid: pid, uid: "0 \(geteuid()) 1\n", gid: "0 \(getegid()) 1\n")
+            return .ownIdentity
+        } catch {
+            return .failed("writing the uid and gid maps of the zygote failed: \(error.localizedDescription)")
         }
-        return nil
+    }
+
+    private static func writeMaps(pid: Int32, uid: String, gid: String) throws {
+        try uid.write(toFile: "/proc/\(pid)/uid_map", atomically: false, encoding: .utf8)
+        try gid.write(toFile: "/proc/\(pid)/gid_map", atomically: false, encoding: .utf8)
     }
 }
 

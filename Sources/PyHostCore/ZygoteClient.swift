@@ -67,8 +67,13 @@ public final class ZygoteClient: Sendable {
         }
         var event = try? serverEnd.receive(ZygoteEvent.self)?.0
         if event == .identityMapRequested {
-            let error = IdentityMap.write(pid: pid)
-            try? serverEnd.send(ZygoteRequest.identityMapped(error: error))
+            let reply: ZygoteRequest
+            switch IdentityMap.write(pid: pid) {
+            case .fullRange: reply = .identityMapped(fullRange: true, error: nil)
+            case .ownIdentity: reply = .identityMapped(fullRange: false, error: nil)
+            case .failed(let error): reply = .identityMapped(fullRange: false, error: error)
+            }
+            try? serverEnd.send(reply)
             event = try? serverEnd.receive(ZygoteEvent.self)?.0
         }
         switch event {

@@ -6,6 +6,8 @@ import PyHostCore
 /// The API's routes, each a thin translation between HTTP and `FunctionHost`.
 struct FunctionRoutes<Context: RequestContext> {
     let host: FunctionHost
+    /// When set, deploys and deletes require it; invocations and reads stay open.
+    let deployToken: DeployToken?
 
     func add(to router: Router<Context>) {
         router.post("/functions/:name", use: deploy)
@@ -17,6 +19,7 @@ struct FunctionRoutes<Context: RequestContext> {
     }
 
     @Sendable func deploy(_ request: Request, context: Context) async throws -> Response {
+        try deployToken?.authorize(request)
         let name = try context.parameters.require("name")
         try FunctionName.validate(name)
         let limit = host.configuration.maximumSourceBytes
@@ -53,6 +56,7 @@ struct FunctionRoutes<Context: RequestContext> {
     }
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
+        try deployToken?.authorize(request)
         let name = try context.parameters.require("name")
         try FunctionName.validate(name)
         try await host.delete(name: name)

@@ -5,14 +5,23 @@ import PyHostCore
 /// The HTTP server around a `FunctionHost`.
 public enum PyHostServer {
     /// Builds the application: routes, JSON errors, and the address to listen on.
-    public static func application(host: FunctionHost, address: String, port: Int, logger: Logger) -> some ApplicationProtocol {
+    public static func application(
+        host: FunctionHost, address: String, port: Int, deployToken: DeployToken?, logger: Logger
+    ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
-        FunctionRoutes(host: host).add(to: router)
+        FunctionRoutes(host: host, deployToken: deployToken).add(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(address, port: port), serverName: "pyhost"),
             logger: logger
         )
+    }
+}
+
+extension PyHostServer {
+    /// Whether `address` only accepts connections from this machine.
+    public static func isLoopback(_ address: String) -> Bool {
+        address == "localhost" || address == "::1" || address.hasPrefix("127.")
     }
 }

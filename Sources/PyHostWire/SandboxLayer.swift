@@ -25,7 +25,7 @@ public enum SandboxLayer: String, CaseIterable, Codable, Sendable {
         case .mountNamespace, .readOnlyRoot, .privateTmp, .networkNamespace, .ipcNamespace, .utsNamespace, .pidNamespace:
             return "run on Linux 5.3 or later with namespaces enabled (CONFIG_NAMESPACES), outside a container that forbids unshare"
         case .unprivilegedIdentity:
-            return "run pyhost as root, so it can map the workers to an unprivileged uid range"
+            return "run pyhost as root in the host's user namespace, so it can map the workers to an unprivileged uid range"
         default:
             return "run on Linux 5.3 or later"
         }

@@ -1,7 +1,8 @@
 /// What the server asks of the zygote, one JSON object per SOCK_SEQPACKET message.
 public enum ZygoteRequest: Codable, Sendable, Equatable {
-    /// The server wrote the zygote's uid and gid maps (or could not: `error`).
-    case identityMapped(error: String?)
+    /// The server wrote the zygote's uid and gid maps: a range with room for an unprivileged worker
+    /// identity, or (`fullRange` false) only the server's own ids; or it could not (`error`).
+    case identityMapped(fullRange: Bool, error: String?)
     /// Fork a worker; the answer is `spawned` with the same id, or `spawnFailed`.
     case spawn(id: UInt64, limits: WorkerLimits)
 }

@@ -17,7 +17,8 @@ enum WorkerProcess {
         /// A pidfd of the zygote: readable once it has exited.
         let zygote: Int32
         let limits: WorkerLimits
-        let identity: UInt32
+        /// The uid and gid to drop to; nil when none is available (a weaker sandbox).
+        let identity: UInt32?
         /// Whether the worker has its own mount and PID namespaces (for /proc and /tmp).
         let privateMounts: Bool
     }
@@ -54,9 +55,11 @@ enum WorkerProcess {
         }
         // Drop identity: from uid 0 of the namespace to an unprivileged uid, which clears every
         // capability (setresuid from 0 to non-zero, without keepcaps).
-        try systemCall("setresgid") { pyhost_set_gid(setup.identity) }
-        try systemCall("setgroups") { setgroups(0, nil) }
-        try systemCall("setresuid") { pyhost_set_uid(setup.identity) }
+        if let identity = setup.identity {
+            try systemCall("setresgid") { pyhost_set_gid(identity) }
+            try systemCall("setgroups") { setgroups(0, nil) }
+            try systemCall("setresuid") { pyhost_set_uid(identity) }
+        }
         try ResourceLimits.apply(setup.limits)
         // The channel moves to fd 3 (over the zygote's control socket, which the worker must not
         // keep), then every other inherited descriptor is closed, the zygote's pidfd included.

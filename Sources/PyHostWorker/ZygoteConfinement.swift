@@ -40,15 +40,15 @@ struct ZygoteConfinement {
             _ = sethostname("pyhost", 6)
         }
         confinement.probeWorkerNamespaces()
-        confinement.record(.unprivilegedIdentity, userNamespace || getuid() == 0 ? nil : "pyhost is not root")
+        if confinement.workerIdentity != nil {
+            confinement.record(.unprivilegedIdentity, userNamespace || getuid() == 0 ? nil : "pyhost is not root")
+        }
         return confinement
     }
 
-    /// The identity a worker switches to: an unprivileged uid inside the user namespace, or the
-    /// host's `nobody` when there is none.
-    var workerIdentity: UInt32 {
-        active.contains(.userNamespace) ? Self.workerID : 65534
-    }
+    /// The identity a worker switches to: an unprivileged uid inside the user namespace, the host's
+    /// `nobody` when there is no user namespace, or none when only one id is mapped.
+    private(set) var workerIdentity: UInt32? = 65534
 
     private mutating func enterUserNamespace(control: ControlSocket) throws {
         guard pyhost_unshare(Int32(PYHOST_CLONE_NEWUSER)) == 0 else {
@@ -56,7 +56,8 @@ struct ZygoteConfinement {
             return
         }
         try control.send(ZygoteEvent.identityMapRequested)
-        guard let (reply, _) = try control.receive(ZygoteRequest.self), case .identityMapped(let error) = reply else {
+        guard let (reply, _) = try control.receive(ZygoteRequest.self), case .identityMapped(let fullRange, let error) = reply
+        else {
             throw SystemCallError(call: "identity map handshake", errno: EPROTO)
         }
         if let error {
@@ -67,8 +68,12 @@ struct ZygoteConfinement {
         // accesses become those of an unprivileged host uid.
         attempt(.userNamespace) {
             try systemCall("setresgid") { pyhost_set_gid(0) }
-            try systemCall("setgroups") { setgroups(0, nil) }
+            if fullRange { try systemCall("setgroups") { setgroups(0, nil) } }
             try systemCall("setresuid") { pyhost_set_uid(0) }
+        }
+        workerIdentity = fullRange ? Self.workerID : nil
+        if !fullRange {
+            record(.unprivilegedIdentity, "only the server's own uid could be mapped into the user namespace")
         }
     }
 

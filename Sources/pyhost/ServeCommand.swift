@@ -28,6 +28,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds after which an idle worker retires.")
     var idleTimeout: Double = 600
 
+    @Option(name: .customLong("deploy-token"), help: "Require Authorization: Bearer <token> to deploy and delete (or PYHOST_DEPLOY_TOKEN).")
+    var deployToken: String?
+
     @Option(name: .customLong("worker-memory"), help: "Address space of each worker, in MiB (it includes ~220 MiB shared with the zygote).")
     var workerMemory: UInt64 = 1024
 
@@ -44,6 +47,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard timeout > 0, timeout <= 300 else { throw ValidationError("--timeout must be in (0, 300] seconds") }
         guard queueDepth >= 0 else { throw ValidationError("--queue-depth must not be negative") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
+        guard PyHostServer.isLoopback(host) || resolvedDeployToken != nil else {
+            throw ValidationError("listening on \(host) lets other machines deploy code: set --deploy-token or PYHOST_DEPLOY_TOKEN")
+        }
         guard workerMemory >= 384 else { throw ValidationError("--worker-memory must be at least 384 MiB") }
         guard (workersPerFunction ?? 1) >= 1, (maxWorkers ?? 1) >= 1 else {
             throw ValidationError("--workers-per-function and --max-workers must be at least 1")
@@ -75,7 +81,8 @@ struct ServeCommand: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
-        let app = PyHostServer.application(host: host, address: self.host, port: port, logger: logger)
+        let app = PyHostServer.application(
+            host: host, address: self.host, port: port, deployToken: resolvedDeployToken.map(DeployToken.init), logger: logger)
         let maintenance = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(5))
@@ -90,5 +97,13 @@ struct ServeCommand: AsyncParsableCommand {
         }
         await host.shutdown()
         logger.info("stopped")
+    }
+}
+
+extension ServeCommand {
+    /// The deploy token from the flag, else from PYHOST_DEPLOY_TOKEN; an empty one is none.
+    var resolvedDeployToken: String? {
+        let token = deployToken ?? ProcessInfo.processInfo.environment["PYHOST_DEPLOY_TOKEN"]
+        return token?.isEmpty == false ? token : nil
     }
 }

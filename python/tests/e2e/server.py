@@ -37,7 +37,7 @@ class Reply:
 class Server:
     """One `pyhost serve` process with its own data directory."""
 
-    def __init__(self, data_dir, *arguments):
+    def __init__(self, data_dir, *arguments, prefix=(), env=None, token=None):
         if not BINARY.exists():
             raise RuntimeError(f"{BINARY} is missing: run the README's test command, which builds it")
         self.data_dir = pathlib.Path(data_dir)
@@ -45,9 +45,11 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = pathlib.Path(data_dir) / "server.log"
-        command = [str(BINARY), "serve", "--port", str(self.port), "--data-dir", str(data_dir), *arguments]
+        self.token = token
+        command = [*prefix, str(BINARY), "serve", "--port", str(self.port), "--data-dir", str(data_dir), *arguments]
         self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, **(env or {})})
         self._wait_until_ready()
 
     def _wait_until_ready(self, timeout=30):
@@ -65,15 +67,18 @@ class Server:
     def request(self, method, path, body=None, headers=None, timeout=60):
         if isinstance(body, str):
             body = body.encode()
-        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        headers = dict(headers or {})
+        if self.token and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return Reply(response.status, response.headers, response.read())
         except urllib.error.HTTPError as error:
             return Reply(error.code, error.headers, error.read())
 
-    def deploy(self, name, source):
-        return self.request("POST", f"/functions/{name}", source)
+    def deploy(self, name, source, headers=None):
+        return self.request("POST", f"/functions/{name}", source, headers)
 
     def invoke(self, name, payload=None, raw=None):
         body = raw if raw is not None else json.dumps(payload)
@@ -109,3 +114,10 @@ def pid_alive(pid):
     except OSError:
         return False
     return "State:\tZ" not in status
+
+
+def run_to_exit(data_dir, *arguments, prefix=(), timeout=60):
+    """Runs `pyhost serve` expecting it to refuse to start: (exit code, output)."""
+    command = [*prefix, str(BINARY), "serve", "--port", str(free_port()), "--data-dir", str(data_dir), *arguments]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    return finished.returncode, finished.stdout + finished.stderr

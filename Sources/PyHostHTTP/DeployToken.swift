@@ -1,0 +1,30 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The bearer token a configurator presents to deploy or delete functions.
+public struct DeployToken: Sendable {
+    private let digest: [UInt8]
+
+    public init(_ token: String) {
+        digest = Array(SHA256.hash(data: Data(token.utf8)))
+    }
+
+    /// Whether `headers` carry `Authorization: Bearer <this token>`. The comparison runs over
+    /// fixed-length digests in constant time, so its duration says nothing about the token.
+    public func accepts(_ headers: HTTPFields) -> Bool {
+        guard let value = headers[.authorization], value.hasPrefix("Bearer ") else { return false }
+        let presented = Array(SHA256.hash(data: Data(value.dropFirst("Bearer ".count).utf8)))
+        return zip(presented, digest).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// - Throws: a 401 `APIError` unless `request` carries the token.
+    func authorize(_ request: Request) throws {
+        guard accepts(request.headers) else {
+            throw APIError(.unauthorized, type: "Unauthorized",
+                           message: "deploying and deleting functions require the header Authorization: Bearer <deploy token>",
+                           headers: [.wwwAuthenticate: "Bearer"])
+        }
+    }
+}
