@@ -51,6 +51,8 @@ let package = Package(
         ]),
         .executableTarget(name: "pyhost", dependencies: [
             "PyHostWorker", "PyHostHTTP", "PyHostWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "PyHostWireTests", dependencies: ["PyHostWire"]),

@@ -1,4 +1,3 @@
-import CPyHostShims
 import Foundation
 import Logging
 import NIOCore
@@ -12,7 +11,7 @@ public final class FunctionHost: Sendable {
     private let zygote: ZygoteClient
     private let pool: WorkerPool
     private let catalog: FunctionCatalog
-    private let group: any EventLoopGroup
+    private let loader: WorkerLoader
     private let logger: Logger
 
     /// Opens the store, starts the zygote, and loads the catalog of functions.
@@ -25,6 +24,7 @@ public final class FunctionHost: Sendable {
         let host = FunctionHost(configuration: configuration, registry: registry, zygote: zygote, logger: logger)
         for function in functions { host.catalog.record(function) }
         for function in functions { await host.pool.makeCurrent(name: function.name, version: function.version) }
+        await host.loader.spares.replenish()
         logger.info("zygote ready", metadata: [
             "python": "\(zygote.pythonVersion)", "pandas": "\(zygote.pandasVersion)", "functions": "\(functions.count)",
         ])
@@ -37,18 +37,16 @@ public final class FunctionHost: Sendable {
         self.zygote = zygote
         self.logger = logger
         self.catalog = FunctionCatalog()
-        let group = MultiThreadedEventLoopGroup.singleton
-        self.group = group
+        let loader = WorkerLoader(
+            zygote: zygote, group: MultiThreadedEventLoopGroup.singleton, limits: configuration.workerLimits,
+            spareCount: configuration.spareWorkers, timeout: configuration.timeout)
+        self.loader = loader
         let catalog = self.catalog
-        let timeout = configuration.timeout
-        let limits = configuration.workerLimits
         self.pool = WorkerPool(limits: configuration.limits, logger: logger) { key in
             guard let function = catalog[key.name], function.version == key.version else {
                 throw HostError.functionNotFound(key.name)
             }
-            switch try await Self.loadWorker(
-                name: key.name, source: function.source, zygote: zygote, group: group, timeout: timeout, limits: limits)
-            {
+            switch try await loader.load(name: key.name, source: function.source) {
             case .ready(let worker): return worker
             case .failed(let frame):
                 throw HostError.workerDied("the module no longer loads: \(String(buffer: frame.payload))")
@@ -67,10 +65,7 @@ public final class FunctionHost: Sendable {
         guard body.readableBytes > 0 else { throw HostError.emptySource }
         guard let source = String(validating: body.readableBytesView, as: UTF8.self) else { throw HostError.invalidUTF8Source }
 
-        switch try await Self.loadWorker(
-            name: name, source: source, zygote: zygote, group: group, timeout: configuration.timeout,
-            limits: configuration.workerLimits)
-        {
+        switch try await loader.load(name: name, source: source) {
         case .failed(let frame):
             return frame.kind == .syntaxError ? .syntaxError(frame.payload) : .importFailed(frame.payload)
         case .ready(let worker):
@@ -93,47 +88,6 @@ public final class FunctionHost: Sendable {
         await pool.adopt(worker, key: key)
         logger.info("deployed", metadata: ["function": "\(key)", "sha256": "\(version.sha256)"])
         return .deployed(version)
-    }
-
-    enum LoadResult {
-        case ready(WorkerConnection)
-        case failed(Frame)
-    }
-
-    /// Forks a worker and loads `source` in it. A worker whose module fails to load is ended.
-    private static func loadWorker(
-        name: String, source: String, zygote: ZygoteClient, group: any EventLoopGroup, timeout: Duration,
-        limits: WorkerLimits
-    ) async throws -> LoadResult {
-        let worker = try await WorkerConnection.adopt(try await zygote.spawn(limits: limits), group: group)
-        var payload = ByteBuffer()
-        payload.writeString(name)
-        payload.writeString("\n")
-        payload.writeString(source)
-        let reply: Frame
-        do {
-            reply = try await worker.exchange(Frame(kind: .load, payload: payload), timeout: timeout)
-        } catch WorkerChannelError.deadlineExceeded {
-            worker.terminate()
-            throw HostError.deadlineExceeded(seconds: timeout.seconds)
-        } catch {
-            worker.terminate()
-            let exit = await zygote.exit(of: worker.pid, within: .seconds(2))
-            throw HostError.importCrashed(exit?.explanation ?? "the worker closed its channel")
-        }
-        switch reply.kind {
-        case .ready:
-            return .ready(worker)
-        case .syntaxError, .loadError:
-            worker.terminate()
-            return .failed(reply)
-        case .sandboxViolation:
-            worker.terminate()
-            throw HostError.importCrashed("it called \(Self.syscallName(reply.payload)), which the sandbox forbids")
-        default:
-            worker.terminate()
-            throw HostError.protocolViolation("the worker answered a load with a \(reply.kind) frame")
-        }
     }
 
     // MARK: Invoke
@@ -171,18 +125,11 @@ public final class FunctionHost: Sendable {
             return Invocation(outcome: .badRequest(reply.payload), workerPID: worker.pid)
         case .sandboxViolation:
             await pool.release(worker, healthy: false)
-            throw HostError.sandboxViolation(syscall: Self.syscallName(reply.payload))
+            throw HostError.sandboxViolation(syscall: WorkerLoader.syscallName(reply.payload))
         default:
             await pool.release(worker, healthy: false)
             throw HostError.protocolViolation("the worker answered an invocation with a \(reply.kind) frame")
         }
-    }
-
-    /// The name of the syscall in a `sandboxViolation` frame.
-    static func syscallName(_ payload: ByteBuffer) -> String {
-        guard let number = payload.getInteger(at: payload.readerIndex, as: UInt32.self) else { return "an unknown syscall" }
-        guard let name = pyhost_seccomp_syscall_name(Int32(bitPattern: number)) else { return "syscall \(number)" }
-        return String(cString: name)
     }
 
     // MARK: Catalog
@@ -211,6 +158,7 @@ public final class FunctionHost: Sendable {
         public let python: String
         public let pandas: String
         public let workers: WorkerPool.Counts
+        public let spareWorkers: Int
         public let zygotePID: Int32
         public let sandboxLayers: [String]
         public let allLayers: [String]
@@ -219,6 +167,7 @@ public final class FunctionHost: Sendable {
     public func health() async -> Health {
         Health(
             python: zygote.pythonVersion, pandas: zygote.pandasVersion, workers: await pool.counts,
+            spareWorkers: await loader.spares.readyCount,
             zygotePID: zygote.pid, sandboxLayers: zygote.sandboxLayers.map(\.rawValue),
             allLayers: SandboxLayer.allCases.map(\.rawValue))
     }
@@ -230,6 +179,7 @@ public final class FunctionHost: Sendable {
 
     /// Ends every worker and the zygote.
     public func shutdown() async {
+        await loader.spares.shutdown()
         await pool.shutdown()
         zygote.shutdown()
     }

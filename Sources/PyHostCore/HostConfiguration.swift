@@ -14,6 +14,8 @@ public struct HostConfiguration: Sendable {
     public var limits: PoolLimits
     /// What each worker may use.
     public var workerLimits = WorkerLimits(memoryBytes: 1024 * 1024 * 1024)
+    /// Workers forked and warmed ahead of need, beyond the pool's.
+    public var spareWorkers = 2
     /// Start even when some sandbox layers cannot be set up on this host.
     public var allowWeakerSandbox = false
     /// The largest module source a deploy accepts.

@@ -58,6 +58,11 @@ public final class WorkerConnection: Sendable {
     /// Whether the worker's channel is still open.
     var isActive: Bool { channel.isActive }
 
+    /// Runs `action` once the channel closes, for whatever reason (the worker died, or was ended).
+    func onClose(_ action: @escaping @Sendable () -> Void) {
+        channel.closeFuture.whenComplete { _ in action() }
+    }
+
     /// Ends the worker: closes its channel and kills it through its pidfd. Idempotent.
     func terminate() {
         _ = pyhost_pidfd_send_signal(pidfd, SIGKILL)

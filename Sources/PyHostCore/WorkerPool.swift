@@ -61,7 +61,7 @@ public actor WorkerPool {
 
     /// Adds a worker that loaded outside the pool, such as the one that validated a deploy.
     public func adopt(_ worker: WorkerConnection, key: FunctionKey) {
-        workers[worker.pid] = worker
+        track(worker)
         perform(state.adopt(worker.pid, key: key, now: .now))
     }
 
@@ -88,6 +88,21 @@ public actor WorkerPool {
         workers = [:]
         for waiter in waiters.values { waiter.resume(throwing: HostError.zygoteUnavailable("the server is stopping")) }
         waiters = [:]
+    }
+
+    /// Keeps `worker`, and forgets it as soon as its channel closes: an idle worker killed from
+    /// outside (or by the kernel) must not be handed to the next call.
+    private func track(_ worker: WorkerConnection) {
+        workers[worker.pid] = worker
+        worker.onClose { [weak self] in
+            Task { await self?.closed(worker) }
+        }
+    }
+
+    private func closed(_ worker: WorkerConnection) {
+        guard workers[worker.pid] === worker else { return }
+        workers[worker.pid] = nil
+        perform(state.removed(worker.pid))
     }
 
     private func discard(_ worker: WorkerConnection) {
@@ -121,7 +136,7 @@ public actor WorkerPool {
     private func spawn(_ key: FunctionKey) async {
         do {
             let worker = try await spawner(key)
-            workers[worker.pid] = worker
+            track(worker)
             perform(state.spawned(worker.pid, key: key, now: .now))
         } catch {
             logger.error("worker failed to start", metadata: ["function": "\(key)", "error": "\(error)"])

@@ -60,6 +60,8 @@ struct HealthPayload: Encodable {
         let idle: Int
         let busy: Int
         let waiting_calls: Int
+        /// Forked and warmed in advance, not counted in `live`.
+        let spare: Int
     }
 
     let status: String
@@ -74,7 +76,7 @@ struct HealthPayload: Encodable {
         python = health.python
         pandas = health.pandas
         workers = Workers(live: health.workers.live, idle: health.workers.idle, busy: health.workers.busy,
-                          waiting_calls: health.workers.waiting)
+                          waiting_calls: health.workers.waiting, spare: health.spareWorkers)
         sandbox_layers = health.sandboxLayers
         missing_sandbox_layers = health.allLayers.filter { !health.sandboxLayers.contains($0) }
         status = missing_sandbox_layers.isEmpty ? "ok" : "weaker_sandbox"

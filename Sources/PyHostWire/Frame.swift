@@ -9,6 +9,8 @@ public struct Frame: Sendable, Equatable {
         case load = 1
         /// Server → worker: the request body, as received.
         case invoke = 2
+        /// Server → worker, before `load`: run the warm-up; the answer is `ready`.
+        case warm = 3
         /// Worker → server: the module loaded; the payload is `{"pid": …}`.
         case ready = 10
         /// Worker → server: the handler's result as JSON.

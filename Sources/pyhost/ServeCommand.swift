@@ -37,6 +37,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("allow-weaker-sandbox"), help: "Start even if this host cannot provide every sandbox layer.")
     var allowWeakerSandbox = false
 
+    @Option(name: .customLong("spare-workers"), help: "Workers forked and warmed in advance for deploys, cold functions and bursts.")
+    var spareWorkers = 2
+
     @Option(name: .customLong("workers-per-function"), help: "Workers one function may have at once (default: the CPU count).")
     var workersPerFunction: Int?
 
@@ -50,6 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard PyHostServer.isLoopback(host) || resolvedDeployToken != nil else {
             throw ValidationError("listening on \(host) lets other machines deploy code: set --deploy-token or PYHOST_DEPLOY_TOKEN")
         }
+        guard spareWorkers >= 0 else { throw ValidationError("--spare-workers must not be negative") }
         guard workerMemory >= 384 else { throw ValidationError("--worker-memory must be at least 384 MiB") }
         guard (workersPerFunction ?? 1) >= 1, (maxWorkers ?? 1) >= 1 else {
             throw ValidationError("--workers-per-function and --max-workers must be at least 1")
@@ -74,6 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
             limits: limits)
         configuration.workerLimits = WorkerLimits(memoryBytes: workerMemory * 1024 * 1024)
         configuration.allowWeakerSandbox = allowWeakerSandbox
+        configuration.spareWorkers = spareWorkers
         let host: FunctionHost
         do {
             host = try await FunctionHost.start(configuration, logger: logger)

@@ -8,6 +8,7 @@ import struct
 
 LOAD = 1
 INVOKE = 2
+WARM = 3
 READY = 10
 RESULT = 11
 REQUEST_ERROR = 12

@@ -84,6 +84,15 @@ class Server:
         body = raw if raw is not None else json.dumps(payload)
         return self.request("POST", f"/functions/{name}/invoke", body, {"Content-Type": "application/json"})
 
+    def settled_descendants(self, spares=2, timeout=10):
+        """Descendants once the spare workers are all forked and warm."""
+        deadline = time.monotonic() + timeout
+        while self.request("GET", "/healthz").json()["workers"]["spare"] < spares:
+            if time.monotonic() > deadline:
+                raise AssertionError("the spare workers did not start")
+            time.sleep(0.02)
+        return self.descendants()
+
     def descendants(self):
         """Pids of every process under the server (the zygote and its workers)."""
         found, frontier = [], [self.process.pid]

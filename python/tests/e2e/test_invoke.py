@@ -106,7 +106,7 @@ WHOAMI = "import uuid\nWORKER = uuid.uuid4().hex\ndef handle(request):\n    retu
 
 def test_consecutive_calls_reuse_the_same_warm_worker(server):
     deploy(server, "whoami", WHOAMI)
-    before = set(server.descendants())
+    before = set(server.settled_descendants())
     replies = [server.invoke("whoami", {}) for _ in range(20)]
     assert len({reply.json() for reply in replies}) == 1, "module state shows one worker served every call"
     pids = {int(reply.headers["Pyhost-Worker"]) for reply in replies}

@@ -55,7 +55,7 @@ def test_healthz_reports_versions_workers_and_sandbox_layers(server):
     assert health["python"].startswith("3.11")
     assert health["pandas"].count(".") == 2
     assert health["workers"]["live"] >= 1
-    assert set(health["workers"]) == {"live", "idle", "busy", "waiting_calls"}
+    assert set(health["workers"]) == {"live", "idle", "busy", "waiting_calls", "spare"}
     assert {"seccomp", "no_new_privs", "not_dumpable"} <= set(health["sandbox_layers"])
 
 
@@ -114,3 +114,25 @@ def test_killing_the_server_takes_the_zygote_and_workers_with_it(tmp_path):
         time.sleep(0.05)
     assert [pid for pid in children if pid_alive(pid)] == []
     server.log.close()
+
+
+def test_a_deploy_takes_a_warm_spare_and_a_new_spare_replaces_it(server):
+    before = set(server.settled_descendants())
+    assert server.deploy("spare-taker", WHOAMI).status == 201
+    pid = int(server.invoke("spare-taker", {}).headers["Pyhost-Worker"])
+    assert pid in before, "the function's worker was forked before the deploy"
+    after = set(server.settled_descendants())
+    assert len(after - before) == 1, "one new spare replaced it"
+
+
+def test_an_idle_worker_killed_from_outside_is_replaced_without_a_failed_call(server):
+    assert server.deploy("killed-idle", WHOAMI).status == 201
+    pid = int(server.invoke("killed-idle", {}).headers["Pyhost-Worker"])
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    reply = server.invoke("killed-idle", {})
+    assert reply.status == 200
+    assert int(reply.headers["Pyhost-Worker"]) != pid
