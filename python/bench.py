@@ -1,0 +1,523 @@
+#!/usr/bin/env python3
+"""The warm-start benchmark: pyhost and its peers on the same handlers and requests, in one run.
+
+It builds nothing: it starts a release build of `pyhost serve` (or uses --url), deploys hello and a
+pandas groupby over 200 rows, and measures warm latency, cold starts, throughput and memory, then
+the same handlers as (a) a new python3 per call, bare and under bwrap, (b) gunicorn --preload with
+2 sync workers, (c) called in-process (the compute floor), and (d) nginx answering a fixed body
+(the network floor). It prints a markdown table with the ratios and writes JSON (and a PNG chart
+when matplotlib is importable).
+
+    scripts/bench                      # installs wrk, bwrap, gunicorn, nginx; builds; runs this
+    python/bench.py --duration 5 --json bench.json --png bench.png
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+PYTHON_DIR = pathlib.Path(__file__).resolve().parent
+REPO = PYTHON_DIR.parent
+sys.path.insert(0, str(PYTHON_DIR))
+EXAMPLES = PYTHON_DIR / "examples"
+SYSTEM_PYTHON = "/usr/bin/python3"
+THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def orders(count=200):
+    regions = ["north", "south", "east", "west", "centre"]
+    return {"orders": [{"region": regions[i % 5], "amount": round(10 + (i * 7.3) % 90, 2)} for i in range(count)]}
+
+
+HANDLERS = {
+    "hello": (EXAMPLES / "hello.py", {"name": "Hugues"}),
+    "pandas": (EXAMPLES / "sales_by_region.py", orders()),
+}
+
+
+# ---------------------------------------------------------------- measuring tools
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def http(method, url, body=None, headers=None, timeout=30):
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def wait_for(url, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            http("GET", url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+UNITS = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0}
+
+
+def load(url, body, connections, duration, path_suffix=""):
+    """Latency percentiles (µs) and requests per second, by wrk when installed."""
+    if shutil.which("wrk"):
+        return wrk(url + path_suffix, body, connections, duration)
+    return own_client(url + path_suffix, body, connections, duration)
+
+
+def wrk(url, body, connections, duration):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
+        script.write(f"wrk.body = {json.dumps(body.decode())}\n")
+    threads = min(2, connections)
+    output = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", script.name, url],
+        capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    for label, key in (("50%", "p50"), ("90%", "p90"), ("99%", "p99")):
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", output).groups()
+        result[key] = float(value) * UNITS[unit]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    result["errors"] = int(errors.group(1)) if errors else 0
+    return result
+
+
+def own_client(url, body, connections, duration):
+    """A keep-alive client per connection in threads: the fallback when wrk is missing."""
+    import concurrent.futures
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+
+    def run():
+        client = http.client.HTTPConnection(parts.hostname, parts.port)
+        latencies, errors = [], 0
+        deadline = time.perf_counter() + duration
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            client.request("POST", parts.path or "/", body, {"Content-Type": "application/json"})
+            response = client.getresponse()
+            response.read()
+            latencies.append((time.perf_counter() - started) * 1e6)
+            errors += response.status != 200
+        return latencies, errors
+
+    with concurrent.futures.ThreadPoolExecutor(connections) as pool:
+        results = list(pool.map(lambda _: run(), range(connections)))
+    latencies = [value for values, _ in results for value in values]
+    return {"rps": len(latencies) / duration, "p50": percentile(latencies, 0.5), "p90": percentile(latencies, 0.9),
+            "p99": percentile(latencies, 0.99), "errors": sum(errors for _, errors in results)}
+
+
+def pss_kib(pid):
+    try:
+        text = pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    return int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1))
+
+
+def children(pid):
+    found = []
+    for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+# ---------------------------------------------------------------- pyhost
+
+class Pyhost:
+    def __init__(self, binary, url=None):
+        self.process = None
+        self.data_dir = None
+        if url:
+            self.url = url.rstrip("/")
+            return
+        self.data_dir = tempfile.mkdtemp(prefix="pyhost-bench-")
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = open(pathlib.Path(self.data_dir) / "server.log", "wb")
+        self.process = subprocess.Popen([binary, "serve", "--port", str(port), "--data-dir", self.data_dir],
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(self.url + "/healthz")
+
+    def deploy(self, name, source):
+        status, _, body = http("POST", f"{self.url}/functions/{name}", source.encode())
+        assert status == 201, body
+
+    def invoke(self, name, payload):
+        return http("POST", f"{self.url}/functions/{name}/invoke", json.dumps(payload).encode(),
+                    {"Content-Type": "application/json"})
+
+    def spares_settled(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _, _, body = http("GET", self.url + "/healthz")
+            workers = json.loads(body)["workers"]
+            if workers["spare"] >= 2:
+                return
+            time.sleep(0.01)
+
+    def stop(self):
+        if self.process:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+            self.log.close()
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def measure_pyhost(server, duration, cold_runs):
+    results = {"latency": {}, "throughput": {}}
+    for name, (path, payload) in HANDLERS.items():
+        server.deploy(f"bench-{name}", path.read_text())
+        for _ in range(200):
+            server.invoke(f"bench-{name}", payload)
+        body = json.dumps(payload).encode()
+        url = f"{server.url}/functions/bench-{name}/invoke"
+        results["latency"][name] = load(url, body, 1, duration)
+        results["throughput"][name] = {c: load(url, body, c, duration)["rps"] for c in (1, 8, 32)}
+
+    hello_source = HANDLERS["hello"][0].read_text()
+    deploy_to_response = []
+    for run in range(cold_runs):
+        server.spares_settled()
+        started = time.perf_counter()
+        server.deploy(f"cold-{run}", hello_source)
+        status, _, _ = server.invoke(f"cold-{run}", {"name": "Hugues"})
+        deploy_to_response.append((time.perf_counter() - started) * 1000)
+        assert status == 200
+    results["deploy_to_first_response_ms"] = statistics.median(deploy_to_response)
+
+    if server.process:
+        server.deploy("cold-call", hello_source)
+        new_worker = []
+        for _ in range(cold_runs):
+            _, headers, _ = server.invoke("cold-call", {"name": "Hugues"})
+            pid = int(headers["Pyhost-Worker"])
+            os.kill(pid, signal.SIGKILL)
+            while pathlib.Path(f"/proc/{pid}").exists():
+                time.sleep(0.001)
+            time.sleep(0.02)
+            server.spares_settled()
+            started = time.perf_counter()
+            status, _, _ = server.invoke("cold-call", {"name": "Hugues"})
+            new_worker.append((time.perf_counter() - started) * 1000)
+            assert status == 200
+        results["new_worker_call_ms"] = statistics.median(new_worker)
+
+        zygote = children(server.process.pid)[0]
+        worker_pids = {int(server.invoke(f"bench-{name}", payload)[1]["Pyhost-Worker"])
+                       for name, (_, payload) in HANDLERS.items()}
+        results["pss_zygote_mib"] = pss_kib(zygote) / 1024
+        results["pss_worker_mib"] = max(pss_kib(pid) for pid in worker_pids) / 1024
+    return results
+
+
+# ---------------------------------------------------------------- peers
+
+HARNESS = """
+import importlib.util, json, sys
+import pandas  # the original imported pandas in every call
+from pyhost_runtime.codec import encode_result
+spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+sys.stdout.buffer.write(encode_result(module.handle(json.loads(sys.stdin.buffer.read()))))
+"""
+
+WSGI_APP = """
+import importlib.util, json
+from pyhost_runtime.codec import encode_result
+
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handle
+
+HANDLERS = {HANDLERS}
+
+def application(environ, start_response):
+    handle = HANDLERS[environ["PATH_INFO"].strip("/")]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = encode_result(handle(json.loads(environ["wsgi.input"].read(length))))
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+user root;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir};
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ default_type application/json; return 200 '{{"message":"Hello Hugues"}}'; }}
+  }}
+}}
+"""
+
+
+def process_per_call(runs, sandboxed):
+    if sandboxed and not shutil.which("bwrap"):
+        return None
+    with tempfile.TemporaryDirectory() as directory:
+        harness = pathlib.Path(directory) / "harness.py"
+        harness.write_text(HARNESS)
+        results = {}
+        for name, (path, payload) in HANDLERS.items():
+            command = [SYSTEM_PYTHON, str(harness), str(path)]
+            if sandboxed:
+                command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all", "--die-with-parent", "--setenv", "PYTHONPATH", str(PYTHON_DIR), *command]
+            body = json.dumps(payload).encode()
+            environment = {**os.environ, **THREAD_ENV, "PYTHONPATH": str(PYTHON_DIR)}
+            timings = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                subprocess.run(command, input=body, capture_output=True, check=True, env=environment)
+                timings.append((time.perf_counter() - started) * 1e6)
+            results[name] = {"p50": statistics.median(timings), "p90": percentile(timings, 0.9),
+                             "p99": max(timings), "rps": 1e6 / statistics.median(timings)}
+        return results
+
+
+def gunicorn(duration):
+    if subprocess.run([SYSTEM_PYTHON, "-c", "import gunicorn"], capture_output=True).returncode != 0:
+        return None
+    with tempfile.TemporaryDirectory() as directory:
+        handlers = {name: str(path) for name, (path, _) in HANDLERS.items()}
+        app = WSGI_APP.replace("{HANDLERS}", "{" + ", ".join(f"{n!r}: load({n!r}, {p!r})" for n, p in handlers.items()) + "}")
+        (pathlib.Path(directory) / "bench_app.py").write_text(app)
+        port = free_port()
+        environment = {**os.environ, **THREAD_ENV, "PYTHONPATH": f"{directory}:{PYTHON_DIR}"}
+        process = subprocess.Popen(
+            [SYSTEM_PYTHON, "-m", "gunicorn", "--preload", "-w", "2", "-b", f"127.0.0.1:{port}", "bench_app:application"],
+            cwd=directory, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(f"http://127.0.0.1:{port}/")  # a 500 on GET still means it is up
+        except Exception:
+            pass
+        try:
+            results = {"latency": {}, "throughput": {}}
+            for name, (_, payload) in HANDLERS.items():
+                body = json.dumps(payload).encode()
+                url = f"http://127.0.0.1:{port}/{name}"
+                load(url, body, 1, 1)
+                results["latency"][name] = load(url, body, 1, duration)
+                results["throughput"][name] = {c: load(url, body, c, duration)["rps"] for c in (1, 8, 32)}
+            return results
+        finally:
+            process.terminate()
+            process.wait()
+
+
+def in_process(iterations):
+    from pyhost_runtime.codec import decode_request, encode_result
+    from pyhost_runtime.loader import load as load_module
+
+    results = {}
+    for name, (path, payload) in HANDLERS.items():
+        handle = load_module(f"inproc_{name}", path.read_text())
+        body = json.dumps(payload).encode()
+        timings = []
+        for _ in range(iterations if name == "hello" else iterations // 10):
+            started = time.perf_counter()
+            encode_result(handle(decode_request(body)))
+            timings.append((time.perf_counter() - started) * 1e6)
+        results[name] = {"p50": statistics.median(timings), "p90": percentile(timings, 0.9),
+                         "p99": percentile(timings, 0.99)}
+    return results
+
+
+def network_floor(duration):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(nginx):
+        return None
+    with tempfile.TemporaryDirectory() as directory:
+        port = free_port()
+        conf = pathlib.Path(directory) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=directory, port=port))
+        process = subprocess.Popen([nginx, "-c", str(conf), "-p", directory],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(f"http://127.0.0.1:{port}/")
+            body = json.dumps(HANDLERS["hello"][1]).encode()
+            url = f"http://127.0.0.1:{port}/"
+            return {"latency": load(url, body, 1, duration), "rps32": load(url, body, 32, duration)["rps"]}
+        finally:
+            process.terminate()
+            process.wait()
+
+
+# ---------------------------------------------------------------- report
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a is not None and b else "–"
+
+
+def fmt(value, unit=""):
+    if value is None:
+        return "–"
+    return f"{value:,.0f}{unit}" if value >= 100 else f"{value:.2f}{unit}"
+
+
+def report(r):
+    pyhost, guni, floor = r["pyhost"], r.get("gunicorn"), r.get("floor")
+    bare, boxed, inproc = r.get("process_per_call"), r.get("bwrap_per_call"), r["in_process"]
+    rows = []
+
+    def row(label, mine, gunicorn_value=None, bare_value=None, boxed_value=None, inproc_value=None,
+            floor_value=None, unit=""):
+        rows.append([label, fmt(mine, unit), fmt(gunicorn_value, unit), fmt(bare_value, unit), fmt(boxed_value, unit),
+                     fmt(inproc_value, unit), fmt(floor_value, unit), ratio(mine, gunicorn_value),
+                     ratio(mine, bare_value), ratio(mine, floor_value)])
+
+    for name in HANDLERS:
+        for p in ("p50", "p90", "p99"):
+            row(f"{name} warm latency {p} c=1 (µs)", pyhost["latency"][name][p],
+                guni and guni["latency"][name][p], bare and bare[name][p], boxed and boxed[name][p],
+                inproc[name][p], floor and name == "hello" and floor["latency"][p] or None)
+        if guni:
+            row(f"{name} 1/throughput c=1 (µs)", 1e6 / pyhost["throughput"][name][1],
+                1e6 / guni["throughput"][name][1], bare and bare[name]["p50"], boxed and boxed[name]["p50"])
+    for name in HANDLERS:
+        for c in (1, 8, 32):
+            row(f"{name} throughput c={c} (req/s)", pyhost["throughput"][name][c],
+                guni and guni["throughput"][name][c], bare and c == 1 and bare[name]["rps"] or None,
+                boxed and c == 1 and boxed[name]["rps"] or None, None,
+                floor and name == "hello" and c == 32 and floor["rps32"] or None)
+    row("deploy → first response p50 (ms)", pyhost["deploy_to_first_response_ms"],
+        bare_value=bare and bare["hello"]["p50"] / 1000, boxed_value=boxed and boxed["hello"]["p50"] / 1000)
+    if "new_worker_call_ms" in pyhost:
+        row("call needing a new worker p50 (ms)", pyhost["new_worker_call_ms"],
+            bare_value=bare and bare["hello"]["p50"] / 1000, boxed_value=boxed and boxed["hello"]["p50"] / 1000)
+        row("PSS of the zygote (MiB)", pyhost["pss_zygote_mib"])
+        row("PSS per warm worker, largest (MiB)", pyhost["pss_worker_mib"])
+
+    header = ["figure", "pyhost", "gunicorn", "python3/call", "bwrap/call", "in-process", "network floor",
+              "÷ gunicorn", "÷ python3/call", "÷ floor"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def targets(r):
+    pyhost, guni, floor, bare = r["pyhost"], r.get("gunicorn"), r.get("floor"), r.get("process_per_call")
+    checks = []
+    if guni:
+        checks.append(("warm hello p50 ≤ 1 × gunicorn", pyhost["latency"]["hello"]["p50"] / guni["latency"]["hello"]["p50"], 1))
+        checks.append(("hello throughput c=32 ≥ 2 × gunicorn", guni["throughput"]["hello"][32] * 2 / pyhost["throughput"]["hello"][32], 1))
+        checks.append(("pandas throughput c=32 ≥ 1 × gunicorn", guni["throughput"]["pandas"][32] / pyhost["throughput"]["pandas"][32], 1))
+    if floor:
+        checks.append(("warm hello p50 ≤ 2 × network floor", pyhost["latency"]["hello"]["p50"] / (2 * floor["latency"]["p50"]), 1))
+    checks.append(("deploy → first response ≤ 20 ms p50", pyhost["deploy_to_first_response_ms"] / 20, 1))
+    if bare:
+        checks.append(("deploy → first response ≥ 15 × faster than python3/call",
+                       pyhost["deploy_to_first_response_ms"] * 15 / (bare["hello"]["p50"] / 1000), 1))
+    if "new_worker_call_ms" in pyhost:
+        checks.append(("call needing a new worker ≤ 5 ms p50", pyhost["new_worker_call_ms"] / 5, 1))
+        checks.append(("PSS per warm worker ≤ 15 MB", pyhost["pss_worker_mib"] * 1.048576 / 15, 1))
+    lines = ["| target | measured ÷ target (≤ 1 meets it) | met |", "|---|---|---|"]
+    lines += [f"| {label} | {value:.2f} | {'yes' if value <= limit else 'no'} |" for label, value, limit in checks]
+    return "\n".join(lines)
+
+
+def chart(r, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    labels, values = [], []
+    for label, value in [("pyhost", r["pyhost"]["latency"]["hello"]["p50"]),
+                         ("gunicorn", r.get("gunicorn") and r["gunicorn"]["latency"]["hello"]["p50"]),
+                         ("network floor", r.get("floor") and r["floor"]["latency"]["p50"]),
+                         ("in-process", r["in_process"]["hello"]["p50"])]:
+        if value:
+            labels.append(label)
+            values.append(value)
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    axis.barh(labels, values, color="#3572A5")
+    axis.set_xlabel("hello, warm p50 latency at c=1 (µs)")
+    for index, value in enumerate(values):
+        axis.text(value, index, f" {value:.0f} µs", va="center")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=str(REPO / ".build" / "release" / "pyhost"))
+    parser.add_argument("--url", help="a running pyhost to measure instead of starting one")
+    parser.add_argument("--duration", type=float, default=5, help="seconds per load measurement")
+    parser.add_argument("--cold-runs", type=int, default=15)
+    parser.add_argument("--process-runs", type=int, default=10)
+    parser.add_argument("--json", default="bench-results.json")
+    parser.add_argument("--png", default="bench-results.png")
+    arguments = parser.parse_args()
+    if not arguments.url and not os.path.exists(arguments.binary):
+        sys.exit(f"{arguments.binary} is missing: build it with `swift build -c release` (scripts/bench does)")
+
+    duration = arguments.duration
+    results = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
+                           "date": time.strftime("%Y-%m-%d"), "load_tool": "wrk" if shutil.which("wrk") else "python client"}}
+    server = Pyhost(arguments.binary, arguments.url)
+    try:
+        results["pyhost"] = measure_pyhost(server, duration, arguments.cold_runs)
+    finally:
+        server.stop()
+    results["gunicorn"] = gunicorn(duration)
+    results["floor"] = network_floor(duration)
+    results["in_process"] = in_process(2000)
+    results["process_per_call"] = process_per_call(arguments.process_runs, sandboxed=False)
+    results["bwrap_per_call"] = process_per_call(arguments.process_runs, sandboxed=True)
+
+    machine = results["machine"]
+    print(f"pyhost benchmark, {machine['date']}: {machine['cpus']} CPUs, Linux {machine['kernel']}, "
+          f"load by {machine['load_tool']}, {duration:g} s per load figure\n")
+    print(report(results))
+    print()
+    print(targets(results))
+    pathlib.Path(arguments.json).write_text(json.dumps(results, indent=2, default=str))
+    if chart(results, arguments.png):
+        print(f"\nwrote {arguments.json} and {arguments.png}")
+    else:
+        print(f"\nwrote {arguments.json} (no chart: matplotlib is not importable)")
+
+
+if __name__ == "__main__":
+    main()
