@@ -50,7 +50,7 @@ public final class WorkerConnection: Sendable {
     /// - Throws: `WorkerChannelError` when the channel closes or the deadline passes first.
     func exchange(_ frame: Frame, timeout: Duration?) async throws -> Frame {
         let promise = channel.eventLoop.makePromise(of: Frame.self)
-        let deadline = timeout.map { TimeAmount.nanoseconds(Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000) }
+        let deadline = timeout.map { TimeAmount.nanoseconds(max(0, $0.nanoseconds)) }
         channel.writeAndFlush(WorkerCall(frame: frame, reply: promise, timeout: deadline), promise: nil)
         return try await promise.futureResult.get()
     }

@@ -1,4 +1,6 @@
 import Logging
+import NIOCore
+import NIOPosix
 
 /// Warm workers per function version, kept within `PoolLimits`. The decisions are `PoolState`'s;
 /// this actor carries them out: it spawns, hands workers to waiting calls, and retires them.
@@ -8,7 +10,18 @@ public actor WorkerPool {
 
     private var state: PoolState
     private var workers: [Int32: WorkerConnection] = [:]
-    private var waiters: [UInt64: CheckedContinuation<WorkerConnection, any Error>] = [:]
+    private var waiters: [UInt64: Waiter] = [:]
+
+    /// A call waiting for a worker, and the timer that gives up at its deadline.
+    private struct Waiter {
+        let continuation: CheckedContinuation<WorkerConnection, any Error>
+        let deadline: Scheduled<Void>
+
+        func resume(with result: Result<WorkerConnection, any Error>) {
+            deadline.cancel()
+            continuation.resume(with: result)
+        }
+    }
     private let spawner: Spawner
     private let logger: Logger
 
@@ -40,12 +53,13 @@ public actor WorkerPool {
             throw HostError.saturated(retryAfterSeconds: 1)
         case .wait(let ticket, let actions):
             return try await withCheckedThrowingContinuation { continuation in
-                waiters[ticket] = continuation
-                perform(actions)
-                Task { [weak self] in
-                    try? await Task.sleep(until: deadline)
-                    await self?.giveUp(ticket: ticket, key: key, timeout: timeout)
+                // An event-loop timer, cancelled when a worker comes: cheap enough for every queued call.
+                let remaining = TimeAmount.nanoseconds(max(0, (deadline - .now).nanoseconds))
+                let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: remaining) { [weak self] in
+                    _ = Task { await self?.giveUp(ticket: ticket, key: key, timeout: timeout) }
                 }
+                waiters[ticket] = Waiter(continuation: continuation, deadline: timer)
+                perform(actions)
             }
         }
     }
@@ -74,7 +88,7 @@ public actor WorkerPool {
     public func removeFunction(_ name: String) {
         let (retire, failed) = state.removeFunction(name)
         for pid in retire { workers.removeValue(forKey: pid)?.terminate() }
-        for ticket in failed { waiters.removeValue(forKey: ticket)?.resume(throwing: HostError.functionNotFound(name)) }
+        for ticket in failed { waiters.removeValue(forKey: ticket)?.resume(with: .failure(HostError.functionNotFound(name))) }
     }
 
     /// Retires idle workers past the idle timeout.
@@ -86,7 +100,7 @@ public actor WorkerPool {
     public func shutdown() {
         for worker in workers.values { worker.terminate() }
         workers = [:]
-        for waiter in waiters.values { waiter.resume(throwing: HostError.zygoteUnavailable("the server is stopping")) }
+        for waiter in waiters.values { waiter.resume(with: .failure(HostError.zygoteUnavailable("the server is stopping"))) }
         waiters = [:]
     }
 
@@ -113,7 +127,7 @@ public actor WorkerPool {
 
     private func giveUp(ticket: UInt64, key: FunctionKey, timeout: Duration) {
         guard state.cancel(ticket: ticket, key: key), let waiter = waiters.removeValue(forKey: ticket) else { return }
-        waiter.resume(throwing: HostError.deadlineExceeded(seconds: timeout.seconds))
+        waiter.resume(with: .failure(HostError.deadlineExceeded(seconds: timeout.seconds)))
     }
 
     /// Carries out the state's actions. `spawnError` is what fails the calls a failed spawn was for.
@@ -121,14 +135,14 @@ public actor WorkerPool {
         for action in actions {
             switch action {
             case .hand(let ticket, let pid):
-                waiters.removeValue(forKey: ticket)?.resume(returning: workers[pid]!)
+                waiters.removeValue(forKey: ticket)?.resume(with: .success(workers[pid]!))
             case .spawn(let key):
                 Task { await self.spawn(key) }
             case .retire(let pid):
                 workers.removeValue(forKey: pid)?.terminate()
             case .fail(let ticket):
                 let error = spawnError ?? HostError.zygoteUnavailable("no worker could be started")
-                waiters.removeValue(forKey: ticket)?.resume(throwing: error)
+                waiters.removeValue(forKey: ticket)?.resume(with: .failure(error))
             }
         }
     }
@@ -148,5 +162,11 @@ public actor WorkerPool {
 extension Duration {
     var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }
 }
