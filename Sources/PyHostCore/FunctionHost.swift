@@ -8,7 +8,7 @@ import PyHostWire
 public final class FunctionHost: Sendable {
     public let configuration: HostConfiguration
     private let registry: FunctionRegistry
-    private let zygote: ZygoteClient
+    private let zygotes: ZygoteSupervisor
     private let pool: WorkerPool
     private let catalog: FunctionCatalog
     private let loader: WorkerLoader
@@ -17,11 +17,15 @@ public final class FunctionHost: Sendable {
     /// Opens the store, starts the zygote, and loads the catalog of functions.
     public static func start(_ configuration: HostConfiguration, logger: Logger) async throws -> FunctionHost {
         let registry = try FunctionRegistry(directory: configuration.dataDirectory)
-        let zygote = try await ZygoteClient.start(
-            executable: configuration.executable, runtimeDirectory: configuration.runtimeDirectory,
-            allowWeakerSandbox: configuration.allowWeakerSandbox, logger: logger)
+        let zygotes = try await ZygoteSupervisor(
+            starter: { onEnd in
+                try await ZygoteClient.start(
+                    executable: configuration.executable, runtimeDirectory: configuration.runtimeDirectory,
+                    allowWeakerSandbox: configuration.allowWeakerSandbox, logger: logger, onEnd: onEnd)
+            }, logger: logger)
+        let zygote = zygotes.first
         let functions = try await registry.latestVersions()
-        let host = FunctionHost(configuration: configuration, registry: registry, zygote: zygote, logger: logger)
+        let host = FunctionHost(configuration: configuration, registry: registry, zygotes: zygotes, logger: logger)
         for function in functions { host.catalog.record(function) }
         for function in functions { await host.pool.makeCurrent(name: function.name, version: function.version) }
         await host.loader.spares.replenish()
@@ -31,18 +35,19 @@ public final class FunctionHost: Sendable {
         return host
     }
 
-    private init(configuration: HostConfiguration, registry: FunctionRegistry, zygote: ZygoteClient, logger: Logger) {
+    private init(configuration: HostConfiguration, registry: FunctionRegistry, zygotes: ZygoteSupervisor, logger: Logger) {
         self.configuration = configuration
         self.registry = registry
-        self.zygote = zygote
+        self.zygotes = zygotes
         self.logger = logger
         self.catalog = FunctionCatalog()
         let loader = WorkerLoader(
-            zygote: zygote, group: MultiThreadedEventLoopGroup.singleton, limits: configuration.workerLimits,
-            spareCount: configuration.spareWorkers, timeout: configuration.timeout)
+            zygotes: zygotes, group: MultiThreadedEventLoopGroup.singleton, limits: configuration.workerLimits,
+            spareCount: configuration.spareWorkers, timeout: configuration.timeout,
+            maximumResponseBytes: configuration.maximumResponseBytes)
         self.loader = loader
         let catalog = self.catalog
-        self.pool = WorkerPool(limits: configuration.limits, logger: logger) { key in
+        self.pool = WorkerPool(limits: configuration.limits, recycling: configuration.recycling, logger: logger) { key in
             guard let function = catalog[key.name], function.version == key.version else {
                 throw HostError.functionNotFound(key.name)
             }
@@ -57,7 +62,8 @@ public final class FunctionHost: Sendable {
     // MARK: Deploy
 
     /// Validates `body` as a module by loading it in a sandboxed worker, then stores it as the next version.
-    public func deploy(name: String, body: ByteBuffer) async throws -> DeployOutcome {
+    /// - Parameter timeoutSeconds: this version's invocation deadline, instead of the server's.
+    public func deploy(name: String, body: ByteBuffer, timeoutSeconds: Double? = nil) async throws -> DeployOutcome {
         try FunctionName.validate(name)
         guard body.readableBytes <= configuration.maximumSourceBytes else {
             throw HostError.sourceTooLarge(limit: configuration.maximumSourceBytes)
@@ -69,15 +75,15 @@ public final class FunctionHost: Sendable {
         case .failed(let frame):
             return frame.kind == .syntaxError ? .syntaxError(frame.payload) : .importFailed(frame.payload)
         case .ready(let worker):
-            return try await store(name: name, source: source, worker: worker)
+            return try await store(name: name, source: source, timeoutSeconds: timeoutSeconds, worker: worker)
         }
     }
 
     /// Makes the validated module the newest version; its worker becomes the first warm one.
-    private func store(name: String, source: String, worker: WorkerConnection) async throws -> DeployOutcome {
+    private func store(name: String, source: String, timeoutSeconds: Double?, worker: WorkerConnection) async throws -> DeployOutcome {
         let version: FunctionVersion
         do {
-            version = try await registry.addVersion(name: name, source: source)
+            version = try await registry.addVersion(name: name, source: source, timeoutSeconds: timeoutSeconds)
         } catch {
             worker.terminate()
             throw error
@@ -99,19 +105,21 @@ public final class FunctionHost: Sendable {
             throw HostError.requestTooLarge(limit: configuration.maximumRequestBytes)
         }
         let key = FunctionKey(name: name, version: function.version)
-        let timeout = configuration.timeout
+        let timeout = function.timeoutSeconds.map { Duration.milliseconds(Int64($0 * 1000)) } ?? configuration.timeout
         let deadline = ContinuousClock.now + timeout
         let worker = try await pool.acquire(key, deadline: deadline, timeout: timeout)
         let reply: Frame
         do {
             reply = try await worker.exchange(Frame(kind: .invoke, payload: body), timeout: deadline - .now)
         } catch WorkerChannelError.deadlineExceeded {
+            // The 504 goes out now; the worker gets its grace period in the background, and a
+            // spare replaces it.
+            worker.stop(grace: configuration.terminationGrace)
             await pool.release(worker, healthy: false)
             throw HostError.deadlineExceeded(seconds: timeout.seconds)
         } catch {
             await pool.release(worker, healthy: false)
-            let exit = await zygote.exit(of: worker.pid, within: .seconds(2))
-            throw HostError.workerDied(exit?.explanation ?? "the worker closed its channel")
+            throw HostError.workerDied(await worker.describeEnd())
         }
         switch reply.kind {
         case .result:
@@ -159,16 +167,17 @@ public final class FunctionHost: Sendable {
         public let pandas: String
         public let workers: WorkerPool.Counts
         public let spareWorkers: Int
-        public let zygotePID: Int32
+        /// False while the zygote is being restarted: no new worker can start.
+        public let zygoteRunning: Bool
         public let sandboxLayers: [String]
         public let allLayers: [String]
     }
 
     public func health() async -> Health {
         Health(
-            python: zygote.pythonVersion, pandas: zygote.pandasVersion, workers: await pool.counts,
+            python: zygotes.first.pythonVersion, pandas: zygotes.first.pandasVersion, workers: await pool.counts,
             spareWorkers: await loader.spares.readyCount,
-            zygotePID: zygote.pid, sandboxLayers: zygote.sandboxLayers.map(\.rawValue),
+            zygoteRunning: zygotes.isRunning, sandboxLayers: zygotes.first.sandboxLayers.map(\.rawValue),
             allLayers: SandboxLayer.allCases.map(\.rawValue))
     }
 
@@ -181,6 +190,6 @@ public final class FunctionHost: Sendable {
     public func shutdown() async {
         await loader.spares.shutdown()
         await pool.shutdown()
-        zygote.shutdown()
+        zygotes.shutdown()
     }
 }

@@ -11,6 +11,8 @@ public struct FunctionVersion: Codable, Sendable, Equatable, FetchableRecord, Pe
     public let source: String
     public let sha256: String
     public let createdAt: Date
+    /// The invocation deadline set at deploy; nil means the server's default.
+    public let timeoutSeconds: Double?
 }
 
 /// The durable store of functions and their versions: SQLite in WAL mode with full sync, so a
@@ -33,6 +35,8 @@ public final class FunctionRegistry: Sendable {
             try database.read { db in
                 let check = try String.fetchOne(db, sql: "PRAGMA quick_check")
                 guard check == "ok" else { throw RegistryError.unreadable(path: path, reason: check ?? "quick_check failed") }
+                // The table has the columns this version reads.
+                _ = try FunctionVersion.fetchOne(db, sql: "SELECT name, version, source, sha256, createdAt, timeoutSeconds FROM function_versions LIMIT 1")
             }
         } catch let error as RegistryError {
             throw error
@@ -53,17 +57,23 @@ public final class FunctionRegistry: Sendable {
                 table.primaryKey(["name", "version"])
             }
         }
+        migrator.registerMigration("v2: per-version timeout") { db in
+            try db.alter(table: FunctionVersion.databaseTableName) { table in
+                table.add(column: "timeoutSeconds", .double)
+            }
+        }
         return migrator
     }
 
     /// Stores `source` as the next version of `name`, durably, and returns it.
-    public func addVersion(name: String, source: String) async throws -> FunctionVersion {
+    public func addVersion(name: String, source: String, timeoutSeconds: Double? = nil) async throws -> FunctionVersion {
         let digest = SHA256.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()
         return try await database.write { db in
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM function_versions WHERE name = ?", arguments: [name])
             let version = FunctionVersion(
                 name: name, version: (latest ?? 0) + 1, source: source, sha256: digest,
-                createdAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000))
+                createdAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000),
+                timeoutSeconds: timeoutSeconds)
             try version.insert(db)
             return version
         }

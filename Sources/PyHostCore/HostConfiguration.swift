@@ -22,6 +22,12 @@ public struct HostConfiguration: Sendable {
     public var maximumSourceBytes = 1024 * 1024
     /// The largest request body an invocation accepts.
     public var maximumRequestBytes = 6 * 1024 * 1024
+    /// The largest result a handler may return, as JSON.
+    public var maximumResponseBytes = 6 * 1024 * 1024
+    /// Between SIGTERM and SIGKILL for a worker past its deadline.
+    public var terminationGrace: Duration = .seconds(1)
+    /// When workers retire although healthy.
+    public var recycling = Recycling()
 
     public init(dataDirectory: URL, runtimeDirectory: String, executable: String, timeout: Duration, limits: PoolLimits) {
         self.dataDirectory = dataDirectory
@@ -33,5 +39,21 @@ public struct HostConfiguration: Sendable {
 
     public static func defaultLimits(cpuCount: Int = ProcessInfo.processInfo.activeProcessorCount) -> PoolLimits {
         PoolLimits(perFunction: cpuCount, total: 4 * cpuCount, queueDepth: 64, idleTimeout: .seconds(600))
+    }
+}
+
+/// A worker retires after serving about `afterCalls` calls (each worker draws its own limit up to
+/// 10 % higher, so they do not all retire together), or once its resident memory passes `rssBytes`.
+public struct Recycling: Sendable, Equatable {
+    public var afterCalls = 10_000
+    public var rssBytes: UInt64 = 512 * 1024 * 1024
+    /// How often, in calls, a worker's resident memory is read.
+    public var rssCheckInterval = 64
+
+    public init() {}
+
+    /// The number of calls one new worker serves before retiring.
+    func drawLimit<Generator: RandomNumberGenerator>(using generator: inout Generator) -> Int {
+        afterCalls + Int.random(in: 0...max(0, afterCalls / 10), using: &generator)
     }
 }

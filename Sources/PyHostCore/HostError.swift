@@ -4,6 +4,8 @@ import PyHostWire
 /// user's module (which is an outcome, see `InvocationOutcome` and `DeployOutcome`).
 public enum HostError: Error, Equatable, Sendable {
     case invalidName(String)
+    /// A query parameter is unknown or out of range; the text says which and why.
+    case invalidParameter(name: String, reason: String)
     case emptySource
     case invalidUTF8Source
     case sourceTooLarge(limit: Int)

@@ -2,6 +2,7 @@ import CPyHostShims
 import NIOCore
 import NIOPosix
 import PyHostWire
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -10,14 +11,18 @@ import Glibc
 /// The server's handle on one worker process: its channel on an event loop, and its pidfd.
 public final class WorkerConnection: Sendable {
     public let pid: Int32
+    /// The zygote that forked this worker, which knows how it ended.
+    let zygote: ZygoteClient
     private let pidfd: Int32
     private let channel: any Channel
-
-    /// The largest frame a worker may send: a 6 MiB body plus room for the error envelope.
-    static let maximumFrame = 8 * 1024 * 1024
+    private let stopping = Atomic(false)
 
     /// Adopts the channel end of a freshly spawned worker onto an event loop.
-    static func adopt(_ process: SpawnedProcess, group: any EventLoopGroup) async throws -> WorkerConnection {
+    /// - Parameter maximumFrame: the largest frame the worker may send; a larger one is a protocol
+    ///   violation that ends the worker.
+    static func adopt(
+        _ process: SpawnedProcess, zygote: ZygoteClient, group: any EventLoopGroup, maximumFrame: Int
+    ) async throws -> WorkerConnection {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -37,11 +42,12 @@ public final class WorkerConnection: Sendable {
             close(process.channelFD)
             throw error
         }
-        return WorkerConnection(pid: process.pid, pidfd: process.pidfd, channel: channel)
+        return WorkerConnection(pid: process.pid, zygote: zygote, pidfd: process.pidfd, channel: channel)
     }
 
-    private init(pid: Int32, pidfd: Int32, channel: any Channel) {
+    private init(pid: Int32, zygote: ZygoteClient, pidfd: Int32, channel: any Channel) {
         self.pid = pid
+        self.zygote = zygote
         self.pidfd = pidfd
         self.channel = channel
     }
@@ -55,6 +61,13 @@ public final class WorkerConnection: Sendable {
         return try await promise.futureResult.get()
     }
 
+    /// How the worker ended, for an error message: its exit status if the zygote reaped it in
+    /// time, else what is known.
+    func describeEnd() async -> String {
+        if let exit = await zygote.exit(of: pid, within: .seconds(2)) { return exit.explanation }
+        return zygote.isRunning ? "the worker closed its channel" : "the zygote ended, and the worker with it"
+    }
+
     /// Whether the worker's channel is still open.
     var isActive: Bool { channel.isActive }
 
@@ -63,10 +76,22 @@ public final class WorkerConnection: Sendable {
         channel.closeFuture.whenComplete { _ in action() }
     }
 
-    /// Ends the worker: closes its channel and kills it through its pidfd. Idempotent.
+    /// Ends the worker: closes its channel and kills it through its pidfd. Idempotent. A worker
+    /// already being stopped with a grace period keeps it.
     func terminate() {
-        _ = pyhost_pidfd_send_signal(pidfd, SIGKILL)
+        if !stopping.load(ordering: .relaxed) { _ = pyhost_pidfd_send_signal(pidfd, SIGKILL) }
         channel.close(promise: nil)
+    }
+
+    /// SIGTERM now, SIGKILL after `grace`: a handler that catches SIGTERM may clean up, one that
+    /// ignores it dies all the same.
+    func stop(grace: Duration) {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        _ = pyhost_pidfd_send_signal(pidfd, SIGTERM)
+        channel.close(promise: nil)
+        channel.eventLoop.scheduleTask(in: .nanoseconds(grace.nanoseconds)) { [self] in
+            _ = pyhost_pidfd_send_signal(pidfd, SIGKILL)
+        }
     }
 
     deinit {

@@ -4,10 +4,11 @@ import PyHostWire
 
 /// Gives a function's module to a fresh worker: a warm spare when one is ready, else a new fork.
 struct WorkerLoader: Sendable {
-    let zygote: ZygoteClient
     let spares: SpareWorkers
     /// How long importing a module may take.
     let timeout: Duration
+    /// The largest result a worker may send back; larger ones become a `ResponseTooLarge` error.
+    let maximumResponseBytes: Int
 
     enum Result {
         case ready(WorkerConnection)
@@ -15,11 +16,18 @@ struct WorkerLoader: Sendable {
         case failed(Frame)
     }
 
-    init(zygote: ZygoteClient, group: any EventLoopGroup, limits: WorkerLimits, spareCount: Int, timeout: Duration) {
-        self.zygote = zygote
+    init(
+        zygotes: ZygoteSupervisor, group: any EventLoopGroup, limits: WorkerLimits, spareCount: Int, timeout: Duration,
+        maximumResponseBytes: Int
+    ) {
         self.timeout = timeout
+        self.maximumResponseBytes = maximumResponseBytes
         self.spares = SpareWorkers(target: spareCount) {
-            try await WorkerConnection.adopt(try await zygote.spawn(limits: limits), group: group)
+            let zygote = try zygotes.client()
+            // The runtime caps results at maximumResponseBytes and error bodies well below 1 MiB.
+            return try await WorkerConnection.adopt(
+                try await zygote.spawn(limits: limits), zygote: zygote, group: group,
+                maximumFrame: max(maximumResponseBytes, 1 << 20) + 64 * 1024)
         }
     }
 
@@ -28,9 +36,9 @@ struct WorkerLoader: Sendable {
     ///   when it took longer than `timeout`, or the zygote's failure to fork.
     func load(name: String, source: String) async throws -> Result {
         let worker = try await spares.take()
+        // A JSON header line, then the source. The name is [a-z0-9_-] only, so needs no escaping.
         var payload = ByteBuffer()
-        payload.writeString(name)
-        payload.writeString("\n")
+        payload.writeString("{\"name\":\"\(name)\",\"max_response_bytes\":\(maximumResponseBytes)}\n")
         payload.writeString(source)
         let reply: Frame
         do {
@@ -40,8 +48,7 @@ struct WorkerLoader: Sendable {
             throw HostError.deadlineExceeded(seconds: timeout.seconds)
         } catch {
             worker.terminate()
-            let exit = await zygote.exit(of: worker.pid, within: .seconds(2))
-            throw HostError.importCrashed(exit?.explanation ?? "the worker closed its channel")
+            throw HostError.importCrashed(await worker.describeEnd())
         }
         switch reply.kind {
         case .ready:

@@ -24,8 +24,13 @@ public actor WorkerPool {
     }
     private let spawner: Spawner
     private let logger: Logger
+    private let recycling: Recycling
+    /// Calls served so far and the number after which each worker retires.
+    private var service: [Int32: (served: Int, limit: Int)] = [:]
+    private var random = SystemRandomNumberGenerator()
 
-    public init(limits: PoolLimits, logger: Logger, spawner: @escaping Spawner) {
+    public init(limits: PoolLimits, recycling: Recycling = Recycling(), logger: Logger, spawner: @escaping Spawner) {
+        self.recycling = recycling
         self.state = PoolState(limits: limits)
         self.spawner = spawner
         self.logger = logger
@@ -66,11 +71,27 @@ public actor WorkerPool {
 
     /// Returns a worker after a call. A worker that failed the call is removed instead.
     public func release(_ worker: WorkerConnection, healthy: Bool) {
-        if healthy && worker.isActive {
+        if healthy && worker.isActive && !shouldRecycle(worker) {
             perform(state.release(worker.pid, now: .now))
         } else {
             discard(worker)
         }
+    }
+
+    /// Counts the call; true once the worker has served its share or grown past the RSS bound.
+    private func shouldRecycle(_ worker: WorkerConnection) -> Bool {
+        guard var record = service[worker.pid] else { return false }
+        record.served += 1
+        service[worker.pid] = record
+        if record.served >= record.limit {
+            logger.info("worker recycled", metadata: ["pid": "\(worker.pid)", "calls": "\(record.served)"])
+            return true
+        }
+        if record.served % recycling.rssCheckInterval == 0, let rss = ResidentMemory.bytes(of: worker.pid), rss > recycling.rssBytes {
+            logger.info("worker recycled", metadata: ["pid": "\(worker.pid)", "rss_bytes": "\(rss)"])
+            return true
+        }
+        return false
     }
 
     /// Adds a worker that loaded outside the pool, such as the one that validated a deploy.
@@ -87,7 +108,10 @@ public actor WorkerPool {
     /// The function is gone: all its workers retire and its waiting calls fail.
     public func removeFunction(_ name: String) {
         let (retire, failed) = state.removeFunction(name)
-        for pid in retire { workers.removeValue(forKey: pid)?.terminate() }
+        for pid in retire {
+            service[pid] = nil
+            workers.removeValue(forKey: pid)?.terminate()
+        }
         for ticket in failed { waiters.removeValue(forKey: ticket)?.resume(with: .failure(HostError.functionNotFound(name))) }
     }
 
@@ -108,6 +132,7 @@ public actor WorkerPool {
     /// outside (or by the kernel) must not be handed to the next call.
     private func track(_ worker: WorkerConnection) {
         workers[worker.pid] = worker
+        service[worker.pid] = (0, recycling.drawLimit(using: &random))
         worker.onClose { [weak self] in
             Task { await self?.closed(worker) }
         }
@@ -116,12 +141,14 @@ public actor WorkerPool {
     private func closed(_ worker: WorkerConnection) {
         guard workers[worker.pid] === worker else { return }
         workers[worker.pid] = nil
+        service[worker.pid] = nil
         perform(state.removed(worker.pid))
     }
 
     private func discard(_ worker: WorkerConnection) {
         worker.terminate()
         workers[worker.pid] = nil
+        service[worker.pid] = nil
         perform(state.removed(worker.pid))
     }
 
@@ -139,6 +166,7 @@ public actor WorkerPool {
             case .spawn(let key):
                 Task { await self.spawn(key) }
             case .retire(let pid):
+                service[pid] = nil
                 workers.removeValue(forKey: pid)?.terminate()
             case .fail(let ticket):
                 let error = spawnError ?? HostError.zygoteUnavailable("no worker could be started")

@@ -26,6 +26,8 @@ public final class ZygoteClient: Sendable {
     private let control: ControlSocket
     private let state: Mutex<State>
     private let logger: Logger
+    /// Called once if the zygote ends without `shutdown` having been asked for.
+    private let onEnd: @Sendable () -> Void
     /// Signalled by the event reader once the zygote has exited and been reaped.
     private let reaped = DispatchSemaphore(value: 0)
 
@@ -45,7 +47,8 @@ public final class ZygoteClient: Sendable {
     /// - Throws: `SandboxError.incomplete` naming the layers this host cannot provide, or
     ///   `HostError.zygoteUnavailable` when the zygote fails otherwise.
     public static func start(
-        executable: String, runtimeDirectory: String, allowWeakerSandbox: Bool, logger: Logger
+        executable: String, runtimeDirectory: String, allowWeakerSandbox: Bool, logger: Logger,
+        onEnd: @escaping @Sendable () -> Void = {}
     ) async throws -> ZygoteClient {
         let (serverEnd, zygoteEnd) = try ControlSocket.pair()
         let pid: pid_t
@@ -78,7 +81,8 @@ public final class ZygoteClient: Sendable {
         }
         switch event {
         case .started(let python, let pandas, let layers):
-            let client = ZygoteClient(pid: pid, python: python, pandas: pandas, layers: layers, control: serverEnd, logger: logger)
+            let client = ZygoteClient(
+                pid: pid, python: python, pandas: pandas, layers: layers, control: serverEnd, logger: logger, onEnd: onEnd)
             Thread.detachNewThread { client.readEvents() }
             return client
         case .refused(let missing):
@@ -88,7 +92,11 @@ public final class ZygoteClient: Sendable {
         }
     }
 
-    private init(pid: Int32, python: String, pandas: String, layers: [SandboxLayer], control: ControlSocket, logger: Logger) {
+    private init(
+        pid: Int32, python: String, pandas: String, layers: [SandboxLayer], control: ControlSocket, logger: Logger,
+        onEnd: @escaping @Sendable () -> Void
+    ) {
+        self.onEnd = onEnd
         self.pid = pid
         self.pythonVersion = python
         self.pandasVersion = pandas
@@ -187,7 +195,11 @@ public final class ZygoteClient: Sendable {
         waiters.forEach { $0.resume(returning: nil) }
         control.close()
         reaped.signal()
+        if wasRunning { onEnd() }
     }
+
+    /// Whether the zygote is running and has not been asked to stop.
+    public var isRunning: Bool { state.withLock { $0.running } }
 
     private func handle(_ event: ZygoteEvent, fds: [Int32]) {
         switch event {

@@ -23,8 +23,9 @@ struct FunctionRoutes<Context: RequestContext> {
         let name = try context.parameters.require("name")
         try FunctionName.validate(name)
         let limit = host.configuration.maximumSourceBytes
+        let settings = try DeploySettings(query: request.uri.queryParameters)
         let body = try await collect(request, upTo: limit, tooLarge: .sourceTooLarge(limit: limit))
-        let outcome = try await host.deploy(name: name, body: body)
+        let outcome = try await host.deploy(name: name, body: body, timeoutSeconds: settings.timeoutSeconds)
         switch outcome {
         case .deployed(let function):
             return try .json(status: outcome.status, DeployedPayload(function))
@@ -64,7 +65,8 @@ struct FunctionRoutes<Context: RequestContext> {
     }
 
     @Sendable func health(_ request: Request, context: Context) async throws -> Response {
-        try .json(HealthPayload(await host.health()))
+        let health = await host.health()
+        return try .json(status: health.zygoteRunning ? .ok : .serviceUnavailable, HealthPayload(health))
     }
 
     /// The whole body, or `tooLarge` once it passes `limit`.

@@ -8,6 +8,9 @@ extension HostError {
         case .invalidName(let name):
             return APIError(.badRequest, type: "InvalidName",
                             message: "function name \"\(name)\" must match ^[a-z][a-z0-9_-]{0,62}$")
+        case .invalidParameter(let name, let reason):
+            return APIError(.badRequest, type: "InvalidParameter", message: "query parameter \"\(name)\": \(reason)",
+                            fields: ["parameter": .string(name)])
         case .emptySource:
             return APIError(.badRequest, type: "EmptySource", message: "the request body must be the module's Python source")
         case .invalidUTF8Source:

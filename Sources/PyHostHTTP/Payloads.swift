@@ -8,6 +8,8 @@ struct DeployedPayload: Encodable {
     let sha256: String
     let created_at: String
     let invoke_url: String
+    /// The deadline set at deploy, or null for the server's default.
+    let timeout_seconds: Nullable<Double>
 
     init(_ function: FunctionVersion) {
         name = function.name
@@ -15,6 +17,7 @@ struct DeployedPayload: Encodable {
         sha256 = function.sha256
         created_at = function.createdAt.iso8601
         invoke_url = "/functions/\(function.name)/invoke"
+        timeout_seconds = Nullable(function.timeoutSeconds)
     }
 }
 
@@ -42,6 +45,7 @@ struct FunctionDetailPayload: Encodable {
     let sha256: String
     let created_at: String
     let invoke_url: String
+    let timeout_seconds: Nullable<Double>
     let source: String
 
     init(_ function: FunctionVersion) {
@@ -50,6 +54,7 @@ struct FunctionDetailPayload: Encodable {
         sha256 = function.sha256
         created_at = function.createdAt.iso8601
         invoke_url = "/functions/\(function.name)/invoke"
+        timeout_seconds = Nullable(function.timeoutSeconds)
         source = function.source
     }
 }
@@ -79,7 +84,7 @@ struct HealthPayload: Encodable {
                           waiting_calls: health.workers.waiting, spare: health.spareWorkers)
         sandbox_layers = health.sandboxLayers
         missing_sandbox_layers = health.allLayers.filter { !health.sandboxLayers.contains($0) }
-        status = missing_sandbox_layers.isEmpty ? "ok" : "weaker_sandbox"
+        status = !health.zygoteRunning ? "degraded" : missing_sandbox_layers.isEmpty ? "ok" : "weaker_sandbox"
     }
 }
 
@@ -87,5 +92,19 @@ extension Date {
     /// ISO 8601 in UTC with milliseconds, as `created_at` is written.
     var iso8601: String {
         formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+}
+
+/// An optional that encodes as `null` instead of disappearing from the object.
+struct Nullable<Wrapped: Encodable>: Encodable {
+    let value: Wrapped?
+
+    init(_ value: Wrapped?) {
+        self.value = value
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let value { try container.encode(value) } else { try container.encodeNil() }
     }
 }

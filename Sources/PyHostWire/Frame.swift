@@ -5,7 +5,7 @@ import NIOCore
 /// The Python side reads and writes the same layout (`python/pyhost_runtime/channel.py`).
 public struct Frame: Sendable, Equatable {
     public enum Kind: UInt8, Sendable {
-        /// Server → worker: `name` + "\n" + the module's source.
+        /// Server → worker: a JSON line `{"name", "max_response_bytes"}`, then the module's source.
         case load = 1
         /// Server → worker: the request body, as received.
         case invoke = 2

@@ -38,10 +38,6 @@ enum WorkerProcess {
 
     /// The confinement sequence, in nsjail's order. Each step says why it sits where it does.
     private static func confine(_ setup: Setup) throws {
-        // Die with the zygote. If it died before this line, the pidfd is already readable.
-        try systemCall("prctl(PR_SET_PDEATHSIG)") { pyhost_set_parent_death_signal(SIGKILL) }
-        var zygote = pollfd(fd: setup.zygote, events: Int16(POLLIN), revents: 0)
-        if poll(&zygote, 1, 0) != 0 { _exit(0) }
         // A session of its own: no signal to the zygote's process group reaches it, and kill(0)
         // reaches nothing else.
         _ = setsid()
@@ -60,6 +56,11 @@ enum WorkerProcess {
             try systemCall("setgroups") { setgroups(0, nil) }
             try systemCall("setresuid") { pyhost_set_uid(identity) }
         }
+        // Die with the zygote. This follows the identity drop, which clears the setting; if the
+        // zygote died before this line, its pidfd is already readable.
+        try systemCall("prctl(PR_SET_PDEATHSIG)") { pyhost_set_parent_death_signal(SIGKILL) }
+        var zygote = pollfd(fd: setup.zygote, events: Int16(POLLIN), revents: 0)
+        if poll(&zygote, 1, 0) != 0 { _exit(0) }
         try ResourceLimits.apply(setup.limits)
         // The channel moves to fd 3 (over the zygote's control socket, which the worker must not
         // keep), then every other inherited descriptor is closed, the zygote's pidfd included.

@@ -40,6 +40,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("spare-workers"), help: "Workers forked and warmed in advance for deploys, cold functions and bursts.")
     var spareWorkers = 2
 
+    @Option(name: .customLong("max-source-bytes"), help: "The largest module a deploy accepts.")
+    var maxSourceBytes = 1024 * 1024
+
+    @Option(name: .customLong("max-request-bytes"), help: "The largest request body an invocation accepts (413 beyond).")
+    var maxRequestBytes = 6 * 1024 * 1024
+
+    @Option(name: .customLong("max-response-bytes"), help: "The largest result a handler may return (ResponseTooLarge beyond).")
+    var maxResponseBytes = 6 * 1024 * 1024
+
+    @Option(name: .customLong("recycle-after"), help: "Calls after which a worker retires (each draws up to 10 % more).")
+    var recycleAfter = 10_000
+
+    @Option(name: .customLong("recycle-rss"), help: "Resident memory, in MiB, past which a worker retires.")
+    var recycleRSS: UInt64 = 512
+
     @Option(name: .customLong("workers-per-function"), help: "Workers one function may have at once (default: the CPU count).")
     var workersPerFunction: Int?
 
@@ -53,6 +68,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard PyHostServer.isLoopback(host) || resolvedDeployToken != nil else {
             throw ValidationError("listening on \(host) lets other machines deploy code: set --deploy-token or PYHOST_DEPLOY_TOKEN")
         }
+        guard maxSourceBytes > 0, maxRequestBytes > 0, maxResponseBytes > 0 else {
+            throw ValidationError("--max-source-bytes, --max-request-bytes and --max-response-bytes must be positive")
+        }
+        guard recycleAfter >= 1, recycleRSS >= 1 else { throw ValidationError("--recycle-after and --recycle-rss must be at least 1") }
         guard spareWorkers >= 0 else { throw ValidationError("--spare-workers must not be negative") }
         guard workerMemory >= 384 else { throw ValidationError("--worker-memory must be at least 384 MiB") }
         guard (workersPerFunction ?? 1) >= 1, (maxWorkers ?? 1) >= 1 else {
@@ -79,6 +98,11 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.workerLimits = WorkerLimits(memoryBytes: workerMemory * 1024 * 1024)
         configuration.allowWeakerSandbox = allowWeakerSandbox
         configuration.spareWorkers = spareWorkers
+        configuration.maximumSourceBytes = maxSourceBytes
+        configuration.maximumRequestBytes = maxRequestBytes
+        configuration.maximumResponseBytes = maxResponseBytes
+        configuration.recycling.afterCalls = recycleAfter
+        configuration.recycling.rssBytes = recycleRSS * 1024 * 1024
         let host: FunctionHost
         do {
             host = try await FunctionHost.start(configuration, logger: logger)

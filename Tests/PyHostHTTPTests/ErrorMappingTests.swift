@@ -10,6 +10,7 @@ import Testing
     /// Every host failure the API can return: its status and error type.
     @Test(arguments: [
         (HostError.invalidName("Bad"), HTTPResponse.Status.badRequest, "InvalidName"),
+        (.invalidParameter(name: "timeout", reason: "must be a number of seconds in (0, 300]"), .badRequest, "InvalidParameter"),
         (.emptySource, .badRequest, "EmptySource"),
         (.invalidUTF8Source, .badRequest, "InvalidUTF8"),
         (.sourceTooLarge(limit: 1_048_576), .contentTooLarge, "SourceTooLarge"),

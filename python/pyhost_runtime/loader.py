@@ -6,6 +6,11 @@ import traceback
 import types
 
 
+# Error bodies stay far below the server's frame limit, however large the exception.
+MAX_MESSAGE = 64 * 1024
+MAX_FRAMES = 50
+
+
 class LoadError(Exception):
     """The module does not compile, raises at import, or has no callable `handle`."""
 
@@ -54,9 +59,12 @@ def load(name, source):
 
 def describe_exception(error, filename):
     """An exception as the API reports it: type, message, and the traceback lines in the user's module."""
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == filename]
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == filename][-MAX_FRAMES:]
+    message = str(error)
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + f"… ({len(message) - MAX_MESSAGE} more characters)"
     return {
         "type": type(error).__name__,
-        "message": str(error),
+        "message": message,
         "traceback": [line for entry in traceback.format_list(frames) for line in entry.rstrip("\n").split("\n")],
     }

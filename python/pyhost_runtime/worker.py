@@ -21,7 +21,9 @@ def serve(fd):
         message = channel.read()
     if message is None or message[0] != frames.LOAD:
         return 2
-    name, _, source = message[1].decode("utf-8").partition("\n")
+    header, _, source = message[1].decode("utf-8").partition("\n")
+    settings = json.loads(header)
+    name, max_response = settings["name"], settings["max_response_bytes"]
     try:
         handle = load(name, source)
     except LoadError as error:
@@ -34,7 +36,7 @@ def serve(fd):
         message = channel.read()
         if message is None:
             return 0
-        kind, body = invoke(handle, message[1], filename)
+        kind, body = invoke(handle, message[1], filename, max_response)
         channel.write(kind, body)
 
 
@@ -51,7 +53,7 @@ def warm_up():
     encode_result({"message": "warm"})
 
 
-def invoke(handle, body, filename):
+def invoke(handle, body, filename, max_response=6 * 1024 * 1024):
     """One invocation: (frame kind, response bytes)."""
     try:
         request = decode_request(body)
@@ -65,6 +67,12 @@ def invoke(handle, body, filename):
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+    if len(encoded) > max_response:
+        return frames.HANDLER_ERROR, _error_body({
+            "type": "ResponseTooLarge",
+            "message": f"the result is {len(encoded)} bytes of JSON; the limit is {max_response} (--max-response-bytes)",
+            "limit": max_response,
+        })
     return frames.RESULT, encoded
 
 
