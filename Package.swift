@@ -48,7 +48,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], resources: [.copy("Resources/openapi.json")]),
         .executableTarget(name: "pyhost", dependencies: [
             "PyHostWorker", "PyHostHTTP", "PyHostWire",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -8,6 +8,7 @@ struct FunctionRoutes<Context: RequestContext> {
     let host: FunctionHost
     /// When set, deploys and deletes require it; invocations and reads stay open.
     let deployToken: DeployToken?
+    let openAPIDocument: ByteBuffer
 
     func add(to router: Router<Context>) {
         router.post("/functions/:name", use: deploy)
@@ -16,6 +17,7 @@ struct FunctionRoutes<Context: RequestContext> {
         router.get("/functions/:name", use: show)
         router.delete("/functions/:name", use: delete)
         router.get("/healthz", use: health)
+        router.get("/openapi.json", use: openAPI)
     }
 
     @Sendable func deploy(_ request: Request, context: Context) async throws -> Response {
@@ -67,6 +69,10 @@ struct FunctionRoutes<Context: RequestContext> {
     @Sendable func health(_ request: Request, context: Context) async throws -> Response {
         let health = await host.health()
         return try .json(status: health.zygoteRunning ? .ok : .serviceUnavailable, HealthPayload(health))
+    }
+
+    @Sendable func openAPI(_ request: Request, context: Context) async throws -> Response {
+        .json(status: .ok, body: openAPIDocument)
     }
 
     /// The whole body, or `tooLarge` once it passes `limit`.

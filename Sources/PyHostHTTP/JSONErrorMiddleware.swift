@@ -7,12 +7,32 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // The router knows only "no route": a known path asked with another method is a 405.
+            guard let allowed = Self.allowedMethods(for: request.uri.path), !allowed.contains(request.method) else {
+                return try Self.apiError(for: error).response(from: request, context: context)
+            }
+            let names = allowed.map(\.rawValue).joined(separator: ", ")
+            return try APIError(.methodNotAllowed, type: "MethodNotAllowed", message: "\(request.uri.path) accepts \(names)",
+                                headers: [.allow: names]).response(from: request, context: context)
         } catch {
             let apiError = Self.apiError(for: error)
             if apiError.status == .internalServerError {
                 context.logger.error("request failed", metadata: ["error": "\(error)"])
             }
             return try apiError.response(from: request, context: context)
+        }
+    }
+
+    /// The methods the API serves on `path`, or nil for a path it does not have.
+    static func allowedMethods(for path: String) -> [HTTPRequest.Method]? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        switch (parts.count, parts.first) {
+        case (1, "functions"): return [.get]
+        case (1, "healthz"), (1, "openapi.json"): return [.get]
+        case (2, "functions"): return [.get, .post, .delete]
+        case (3, "functions") where parts.last == "invoke": return [.post]
+        default: return nil
         }
     }
 

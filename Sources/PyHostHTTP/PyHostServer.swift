@@ -7,10 +7,10 @@ public enum PyHostServer {
     /// Builds the application: routes, JSON errors, and the address to listen on.
     public static func application(
         host: FunctionHost, address: String, port: Int, deployToken: DeployToken?, logger: Logger
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
-        FunctionRoutes(host: host, deployToken: deployToken).add(to: router)
+        FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load()).add(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(address, port: port), serverName: "pyhost"),

@@ -110,7 +110,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
-        let app = PyHostServer.application(
+        let app = try PyHostServer.application(
             host: host, address: self.host, port: port, deployToken: resolvedDeployToken.map(DeployToken.init), logger: logger)
         let maintenance = Task {
             while !Task.isCancelled {

@@ -51,3 +51,18 @@ import Testing
         #expect(JSONErrorMiddleware<BasicRequestContext>.apiError(for: HTTPError(.notFound)).type == "NotFound")
     }
 }
+
+@Suite struct AllowedMethodsTests {
+    @Test(arguments: [
+        ("/functions", ["GET"]), ("/functions/hello", ["GET", "POST", "DELETE"]), ("/functions/hello/invoke", ["POST"]),
+        ("/healthz", ["GET"]), ("/openapi.json", ["GET"]),
+    ])
+    func knownPaths(path: String, methods: [String]) {
+        #expect(JSONErrorMiddleware<BasicRequestContext>.allowedMethods(for: path)?.map(\.rawValue) == methods)
+    }
+
+    @Test(arguments: ["/", "/nothing", "/functions/a/b/c", "/functions/hello/other", "/healthz/x"])
+    func unknownPaths(path: String) {
+        #expect(JSONErrorMiddleware<BasicRequestContext>.allowedMethods(for: path) == nil)
+    }
+}

@@ -136,3 +136,23 @@ def test_an_idle_worker_killed_from_outside_is_replaced_without_a_failed_call(se
     reply = server.invoke("killed-idle", {})
     assert reply.status == 200
     assert int(reply.headers["Pyhost-Worker"]) != pid
+
+
+def test_the_openapi_document_is_served_and_covers_every_route(server):
+    from server import REPO
+    import json as json_module
+
+    reply = server.request("GET", "/openapi.json")
+    assert reply.status == 200
+    document = reply.json()
+    assert document == json_module.loads((REPO / "Sources/PyHostHTTP/Resources/openapi.json").read_text())
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) == {"/functions", "/functions/{name}", "/functions/{name}/invoke", "/healthz", "/openapi.json"}
+
+
+def test_a_known_path_with_another_method_is_405_with_allow(server):
+    reply = server.request("PUT", "/functions/anything", "x")
+    assert reply.status == 405
+    assert reply.headers["Allow"] == "GET, POST, DELETE"
+    assert reply.json()["error"]["type"] == "MethodNotAllowed"
+    assert server.request("GET", "/functions/anything/invoke").headers["Allow"] == "POST"
