@@ -12,7 +12,6 @@ if arguments.count >= 3 && arguments[1] == Zygote.roleArgument {
 
 // Swift concurrency runs on NIO's event-loop threads: a handler, the pool and the worker channels
 // then share threads instead of handing every call across two thread pools.
-NIOSingletons.groupLoopCountSuggestion = 1
 _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 
 Task {
