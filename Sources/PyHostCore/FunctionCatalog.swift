@@ -12,15 +12,9 @@ final class FunctionCatalog: Sendable {
         functions.withLock { Array($0.values) }.sorted { $0.name < $1.name }
     }
 
-    /// Records `version` unless a newer one of the same function is already there (two deploys
-    /// that race store in order, but may finish out of order). Returns the version now current.
-    @discardableResult
-    func record(_ version: FunctionVersion) -> FunctionVersion {
-        functions.withLock { functions in
-            if let known = functions[version.name], known.version > version.version { return known }
-            functions[version.name] = version
-            return version
-        }
+    /// Records `version` as the one its function serves. Callers serialize changes per host.
+    func record(_ version: FunctionVersion) {
+        functions.withLock { $0[version.name] = version }
     }
 
     func remove(_ name: String) {

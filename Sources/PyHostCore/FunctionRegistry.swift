@@ -2,21 +2,8 @@ import Crypto
 import Foundation
 import GRDB
 
-/// One immutable upload of a function.
-public struct FunctionVersion: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "function_versions"
-
-    public let name: String
-    public let version: Int
-    public let source: String
-    public let sha256: String
-    public let createdAt: Date
-    /// The invocation deadline set at deploy; nil means the server's default.
-    public let timeoutSeconds: Double?
-}
-
-/// The durable store of functions and their versions: SQLite in WAL mode with full sync, so a
-/// version is on disk before its deploy is acknowledged.
+/// The durable store of functions, their versions and which version serves: SQLite in WAL mode
+/// with full sync, so a change is on disk before it is acknowledged.
 public final class FunctionRegistry: Sendable {
     private let database: DatabasePool
 
@@ -35,8 +22,9 @@ public final class FunctionRegistry: Sendable {
             try database.read { db in
                 let check = try String.fetchOne(db, sql: "PRAGMA quick_check")
                 guard check == "ok" else { throw RegistryError.unreadable(path: path, reason: check ?? "quick_check failed") }
-                // The table has the columns this version reads.
-                _ = try FunctionVersion.fetchOne(db, sql: "SELECT name, version, source, sha256, createdAt, timeoutSeconds FROM function_versions LIMIT 1")
+                // The tables have the columns this version reads.
+                _ = try FunctionVersion.fetchOne(db, sql: "SELECT * FROM function_versions LIMIT 1")
+                _ = try Row.fetchOne(db, sql: "SELECT name, version FROM serving LIMIT 1")
             }
         } catch let error as RegistryError {
             throw error
@@ -62,41 +50,83 @@ public final class FunctionRegistry: Sendable {
                 table.add(column: "timeoutSeconds", .double)
             }
         }
+        migrator.registerMigration("v3: settings and the serving version") { db in
+            try db.alter(table: FunctionVersion.databaseTableName) { table in
+                table.add(column: "memoryMiB", .integer)
+                table.add(column: "concurrency", .integer)
+                table.add(column: "minWarm", .integer).notNull().defaults(to: 0)
+            }
+            try db.create(table: "serving") { table in
+                table.primaryKey("name", .text)
+                table.column("version", .integer).notNull()
+            }
+            try db.execute(sql: "INSERT INTO serving SELECT name, MAX(version) FROM function_versions GROUP BY name")
+        }
         return migrator
     }
 
-    /// Stores `source` as the next version of `name`, durably, and returns it.
-    public func addVersion(name: String, source: String, timeoutSeconds: Double? = nil) async throws -> FunctionVersion {
+    /// Stores `source` as the next version of `name`, makes it the serving one, durably.
+    public func addVersion(name: String, source: String, settings: FunctionSettings = FunctionSettings()) async throws -> FunctionVersion {
         let digest = SHA256.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()
         return try await database.write { db in
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM function_versions WHERE name = ?", arguments: [name])
             let version = FunctionVersion(
                 name: name, version: (latest ?? 0) + 1, source: source, sha256: digest,
                 createdAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000),
-                timeoutSeconds: timeoutSeconds)
+                timeoutSeconds: settings.timeoutSeconds, memoryMiB: settings.memoryMiB,
+                concurrency: settings.concurrency, minWarm: settings.minWarm)
             try version.insert(db)
+            try Self.serve(version.version, of: name, in: db)
             return version
         }
     }
 
-    /// The newest version of every function.
-    public func latestVersions() async throws -> [FunctionVersion] {
+    /// Makes an existing version the serving one. Returns it, or nil if there is no such version.
+    public func serve(name: String, version: Int) async throws -> FunctionVersion? {
+        try await database.write { db in
+            guard let found = try Self.version(name: name, version: version, in: db) else { return nil }
+            try Self.serve(version, of: name, in: db)
+            return found
+        }
+    }
+
+    /// The serving version of every function.
+    public func servingVersions() async throws -> [FunctionVersion] {
         try await database.read { db in
             try FunctionVersion.fetchAll(db, sql: """
-                SELECT v.* FROM function_versions v
-                JOIN (SELECT name, MAX(version) AS version FROM function_versions GROUP BY name) latest
-                  ON v.name = latest.name AND v.version = latest.version
+                SELECT v.* FROM function_versions v JOIN serving s ON v.name = s.name AND v.version = s.version
                 ORDER BY v.name
                 """)
         }
     }
 
+    /// Every version of `name`, oldest first.
+    public func versions(of name: String) async throws -> [FunctionVersion] {
+        try await database.read { db in
+            try FunctionVersion.fetchAll(db, sql: "SELECT * FROM function_versions WHERE name = ? ORDER BY version", arguments: [name])
+        }
+    }
+
+    public func version(name: String, version: Int) async throws -> FunctionVersion? {
+        try await database.read { db in try Self.version(name: name, version: version, in: db) }
+    }
+
     /// Removes every version of `name`. Returns whether it existed.
     public func delete(name: String) async throws -> Bool {
         try await database.write { db in
+            try db.execute(sql: "DELETE FROM serving WHERE name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM function_versions WHERE name = ?", arguments: [name])
             return db.changesCount > 0
         }
+    }
+
+    private static func version(name: String, version: Int, in db: Database) throws -> FunctionVersion? {
+        try FunctionVersion.fetchOne(db, sql: "SELECT * FROM function_versions WHERE name = ? AND version = ?", arguments: [name, version])
+    }
+
+    private static func serve(_ version: Int, of name: String, in db: Database) throws {
+        try db.execute(sql: "INSERT INTO serving (name, version) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET version = excluded.version",
+                       arguments: [name, version])
     }
 }
 

@@ -11,6 +11,7 @@ public enum HostError: Error, Equatable, Sendable {
     case sourceTooLarge(limit: Int)
     case requestTooLarge(limit: Int)
     case functionNotFound(String)
+    case versionNotFound(name: String, version: Int)
     /// The worker ended during the call; the text says how.
     case workerDied(String)
     /// The worker made a system call the sandbox forbids and was stopped; the text names it.

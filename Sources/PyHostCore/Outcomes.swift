@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// What an invocation produced. The handler raising is an outcome of the call, not a host failure.
@@ -10,11 +11,17 @@ public enum InvocationOutcome: Sendable {
     case badRequest(ByteBuffer)
 }
 
-/// An invocation's outcome and the worker that served it.
+/// An invocation's outcome, and what else a caller may want to know of it.
 public struct Invocation: Sendable {
     public let outcome: InvocationOutcome
     /// The worker's pid on the host (inside its sandbox it is pid 1).
     public let workerPID: Int32
+    public let id: String
+    public let version: Int
+    /// What the handler printed or logged during the call, if anything.
+    public let logs: ByteBuffer?
+    public let startedAt: Date
+    public let milliseconds: Double
 }
 
 /// What a deploy produced.

@@ -64,12 +64,15 @@ struct PoolState {
 
         var live: Int { idle.count + busy.count + starting }
         var isEmpty: Bool { live == 0 && waiters.isEmpty }
+
     }
 
     let limits: PoolLimits
     private var slots: [FunctionKey: Slot] = [:]
     private var owners: [Int32: FunctionKey] = [:]
     private var current: [String: Int] = [:]
+    /// Per-version settings: a worker limit other than `limits.perFunction`, and workers kept warm.
+    private var settings: [FunctionKey: (perFunction: Int?, minWarm: Int)] = [:]
     private var nextTicket: UInt64 = 1
 
     init(limits: PoolLimits) {
@@ -81,9 +84,12 @@ struct PoolState {
     var busyCount: Int { slots.values.reduce(0) { $0 + $1.busy.count } }
     var waitingCount: Int { slots.values.reduce(0) { $0 + $1.waiters.count } }
 
-    /// Marks `version` as the one `name` serves; the idle workers of its other versions retire.
-    mutating func makeCurrent(name: String, version: Int?) -> [Action] {
+    /// Marks `version` as the one `name` serves, with its settings; the idle workers of its other
+    /// versions retire, and workers start for `minWarm`.
+    mutating func makeCurrent(name: String, version: Int?, perFunction: Int? = nil, minWarm: Int = 0) -> [Action] {
         current[name] = version
+        for key in settings.keys where key.name == name { settings[key] = nil }
+        if let version { settings[FunctionKey(name: name, version: version)] = (perFunction, minWarm) }
         var actions: [Action] = []
         for key in slots.keys where key.name == name && key.version != version {
             actions += slots[key]!.idle.map { .retire($0.worker) }
@@ -102,7 +108,7 @@ struct PoolState {
             return .use(worker)
         }
         // Calls that a new worker will serve are not queued; beyond that, at most `queueDepth` wait.
-        let room = max(0, limits.perFunction - slot.live)
+        let room = max(0, perFunctionLimit(key) - slot.live)
         guard slot.waiters.count - slot.starting < limits.queueDepth + room else { return .saturated }
         let ticket = nextTicket
         nextTicket += 1
@@ -163,7 +169,11 @@ struct PoolState {
     mutating func expire(now: Instant) -> [Action] {
         var actions: [Action] = []
         for key in slots.keys {
-            let (old, fresh) = slots[key]!.idle.partitioned { now - $0.since >= limits.idleTimeout }
+            var (old, fresh) = slots[key]!.idle.partitioned { now - $0.since >= limits.idleTimeout }
+            // Workers kept warm stay, the most recently used first.
+            let keep = min(old.count, max(0, minWarm(key) - (slots[key]!.live - old.count)))
+            fresh = Array(old.suffix(keep)) + fresh
+            old.removeLast(keep)
             slots[key]!.idle = fresh
             for (worker, _) in old {
                 owners[worker] = nil
@@ -177,6 +187,7 @@ struct PoolState {
     /// Every worker of `name`, of any version, to retire now (the function was deleted).
     mutating func removeFunction(_ name: String) -> (retire: [Int32], failed: [UInt64]) {
         current[name] = nil
+        for key in settings.keys where key.name == name { settings[key] = nil }
         var retire: [Int32] = []
         var failed: [UInt64] = []
         for key in slots.keys where key.name == name {
@@ -208,7 +219,7 @@ struct PoolState {
     private mutating func pump() -> [Action] {
         var actions: [Action] = []
         for key in slots.keys {
-            while let slot = slots[key], slot.waiters.count > slot.starting, slot.live < limits.perFunction {
+            while let slot = slots[key], slot.waiters.count > slot.starting, slot.live < perFunctionLimit(key) {
                 if liveCount >= limits.total {
                     guard let victim = leastRecentlyUsedIdle(excluding: key) else { return actions }
                     actions.append(evict(victim))
@@ -217,7 +228,22 @@ struct PoolState {
                 actions.append(.spawn(key))
             }
         }
+        // Workers kept warm start within the total, without evicting anyone's.
+        for (key, setting) in settings where setting.minWarm > 0 && current[key.name] == key.version {
+            while (slots[key]?.live ?? 0) < min(setting.minWarm, perFunctionLimit(key)), liveCount < limits.total {
+                slots[key, default: Slot()].starting += 1
+                actions.append(.spawn(key))
+            }
+        }
         return actions
+    }
+
+    private func perFunctionLimit(_ key: FunctionKey) -> Int {
+        settings[key]?.perFunction ?? limits.perFunction
+    }
+
+    private func minWarm(_ key: FunctionKey) -> Int {
+        current[key.name] == key.version ? settings[key]?.minWarm ?? 0 : 0
     }
 
     private func leastRecentlyUsedIdle(excluding excluded: FunctionKey?) -> Int32? {

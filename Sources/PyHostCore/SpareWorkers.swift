@@ -51,7 +51,7 @@ actor SpareWorkers {
             let worker = try await factory()
             // The warm-up touches the interpreter's and pandas's hot pages, taking the copy-on-write
             // faults now rather than in the first real call.
-            let reply = try await worker.exchange(Frame(kind: .warm, payload: ByteBuffer()), timeout: .seconds(10))
+            let reply = try await worker.exchange(Frame(kind: .warm, payload: ByteBuffer()), timeout: .seconds(10)).frame
             guard reply.kind == .ready, !stopped else {
                 worker.terminate()
                 return

@@ -54,8 +54,8 @@ public final class WorkerConnection: Sendable {
 
     /// Sends one frame and waits for the worker's answer.
     /// - Throws: `WorkerChannelError` when the channel closes or the deadline passes first.
-    func exchange(_ frame: Frame, timeout: Duration?) async throws -> Frame {
-        let promise = channel.eventLoop.makePromise(of: Frame.self)
+    func exchange(_ frame: Frame, timeout: Duration?) async throws -> WorkerReply {
+        let promise = channel.eventLoop.makePromise(of: WorkerReply.self)
         let deadline = timeout.map { TimeAmount.nanoseconds(max(0, $0.nanoseconds)) }
         channel.writeAndFlush(WorkerCall(frame: frame, reply: promise, timeout: deadline), promise: nil)
         return try await promise.futureResult.get()
@@ -110,8 +110,14 @@ enum WorkerChannelError: Error {
 /// A frame to send and the promise its answer fulfils.
 struct WorkerCall: Sendable {
     let frame: Frame
-    let reply: EventLoopPromise<Frame>
+    let reply: EventLoopPromise<WorkerReply>
     let timeout: TimeAmount?
+}
+
+/// A worker's answer, and what the call printed, if anything.
+struct WorkerReply: Sendable {
+    let frame: Frame
+    let logs: ByteBuffer?
 }
 
 /// Matches each answer to the one call in flight, and enforces that call's deadline.
@@ -120,7 +126,8 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
     typealias OutboundIn = WorkerCall
     typealias OutboundOut = Frame
 
-    private var pending: EventLoopPromise<Frame>?
+    private var pending: EventLoopPromise<WorkerReply>?
+    private var logs: ByteBuffer?
     private var deadline: Scheduled<Void>?
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -151,7 +158,12 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
-        finish(with: .success(unwrapInboundIn(data)))
+        let frame = unwrapInboundIn(data)
+        if frame.kind == .logs {
+            logs = frame.payload
+            return
+        }
+        finish(with: .success(WorkerReply(frame: frame, logs: logs)))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -164,9 +176,10 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    private func finish(with result: Result<Frame, any Error>) {
+    private func finish(with result: Result<WorkerReply, any Error>) {
         deadline?.cancel()
         deadline = nil
+        logs = nil
         guard let pending else { return }
         self.pending = nil
         pending.completeWith(result)

@@ -5,6 +5,9 @@ import PyHostWire
 /// Gives a function's module to a fresh worker: a warm spare when one is ready, else a new fork.
 struct WorkerLoader: Sendable {
     let spares: SpareWorkers
+    private let zygotes: ZygoteSupervisor
+    private let group: any EventLoopGroup
+    private let limits: WorkerLimits
     /// How long importing a module may take.
     let timeout: Duration
     /// The largest result a worker may send back; larger ones become a `ResponseTooLarge` error.
@@ -22,27 +25,50 @@ struct WorkerLoader: Sendable {
     ) {
         self.timeout = timeout
         self.maximumResponseBytes = maximumResponseBytes
+        self.zygotes = zygotes
+        self.group = group
+        self.limits = limits
         self.spares = SpareWorkers(target: spareCount) {
-            let zygote = try zygotes.client()
-            // The runtime caps results at maximumResponseBytes and error bodies well below 1 MiB.
-            return try await WorkerConnection.adopt(
-                try await zygote.spawn(limits: limits), zygote: zygote, group: group,
-                maximumFrame: max(maximumResponseBytes, 1 << 20) + 64 * 1024)
+            try await Self.fork(zygotes: zygotes, group: group, limits: limits, maximumResponseBytes: maximumResponseBytes)
         }
+    }
+
+    private static func fork(
+        zygotes: ZygoteSupervisor, group: any EventLoopGroup, limits: WorkerLimits, maximumResponseBytes: Int
+    ) async throws -> WorkerConnection {
+        let zygote = try zygotes.client()
+        // The runtime caps results at maximumResponseBytes, logs at 64 KiB and error bodies well
+        // below 1 MiB.
+        return try await WorkerConnection.adopt(
+            try await zygote.spawn(limits: limits), zygote: zygote, group: group,
+            maximumFrame: max(maximumResponseBytes, 1 << 20) + 128 * 1024)
+    }
+
+    /// Loads a stored version, with its memory setting.
+    func load(_ function: FunctionVersion) async throws -> Result {
+        try await load(name: function.name, source: function.source, memoryMiB: function.memoryMiB)
     }
 
     /// Loads `source` as the module `name`. A worker whose module fails to load is ended.
     /// - Throws: `HostError.importCrashed` when importing ended the worker, `.deadlineExceeded`
     ///   when it took longer than `timeout`, or the zygote's failure to fork.
-    func load(name: String, source: String) async throws -> Result {
-        let worker = try await spares.take()
+    func load(name: String, source: String, memoryMiB: Int? = nil) async throws -> Result {
+        // Spares carry the default limits, which a worker cannot change once confined.
+        let worker: WorkerConnection
+        if let memoryMiB, UInt64(memoryMiB) * 1024 * 1024 != limits.memoryBytes {
+            var custom = limits
+            custom.memoryBytes = UInt64(memoryMiB) * 1024 * 1024
+            worker = try await Self.fork(zygotes: zygotes, group: group, limits: custom, maximumResponseBytes: maximumResponseBytes)
+        } else {
+            worker = try await spares.take()
+        }
         // A JSON header line, then the source. The name is [a-z0-9_-] only, so needs no escaping.
         var payload = ByteBuffer()
         payload.writeString("{\"name\":\"\(name)\",\"max_response_bytes\":\(maximumResponseBytes)}\n")
         payload.writeString(source)
         let reply: Frame
         do {
-            reply = try await worker.exchange(Frame(kind: .load, payload: payload), timeout: timeout)
+            reply = try await worker.exchange(Frame(kind: .load, payload: payload), timeout: timeout).frame
         } catch WorkerChannelError.deadlineExceeded {
             worker.terminate()
             throw HostError.deadlineExceeded(seconds: timeout.seconds)

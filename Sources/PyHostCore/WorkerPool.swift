@@ -100,9 +100,10 @@ public actor WorkerPool {
         perform(state.adopt(worker.pid, key: key, now: .now))
     }
 
-    /// `version` now serves `name`; idle workers of other versions retire.
-    public func makeCurrent(name: String, version: Int) {
-        perform(state.makeCurrent(name: name, version: version))
+    /// `version` now serves `name`, with its settings; idle workers of other versions retire.
+    public func makeCurrent(_ function: FunctionVersion) {
+        perform(state.makeCurrent(
+            name: function.name, version: function.version, perFunction: function.concurrency, minWarm: function.minWarm))
     }
 
     /// The function is gone: all its workers retire and its waiting calls fail.

@@ -2,21 +2,36 @@ import Hummingbird
 import PyHostCore
 
 /// The per-version settings a deploy takes as query parameters, validated.
-struct DeploySettings: Equatable {
-    static let maximumTimeout = 300.0
-
-    var timeoutSeconds: Double?
+enum DeploySettings {
+    static let names = ["timeout", "memory", "concurrency", "min_warm"]
 
     /// - Throws: `HostError.invalidParameter` for an unknown parameter or a value out of range.
-    init(query: Parameters) throws {
-        for (name, _) in query where name != "timeout" {
-            throw HostError.invalidParameter(name: String(name), reason: "unknown; a deploy accepts timeout")
+    static func parse(_ query: Parameters) throws -> FunctionSettings {
+        for (name, _) in query where !names.contains(String(name)) {
+            throw HostError.invalidParameter(name: String(name), reason: "unknown; a deploy accepts \(names.joined(separator: ", "))")
         }
+        var settings = FunctionSettings()
         if let raw = query["timeout"] {
-            guard let seconds = Double(String(raw)), seconds.isFinite, seconds > 0, seconds <= Self.maximumTimeout else {
+            guard let seconds = Double(String(raw)), seconds.isFinite, seconds > 0, seconds <= 300 else {
                 throw HostError.invalidParameter(name: "timeout", reason: "must be a number of seconds in (0, 300], not \"\(raw)\"")
             }
-            timeoutSeconds = seconds
+            settings.timeoutSeconds = seconds
         }
+        settings.memoryMiB = try integer(query, "memory", in: 384...65536, unit: "MiB")
+        settings.concurrency = try integer(query, "concurrency", in: 1...256, unit: "workers")
+        settings.minWarm = try integer(query, "min_warm", in: 0...256, unit: "workers") ?? 0
+        if settings.minWarm > (settings.concurrency ?? Int.max) {
+            throw HostError.invalidParameter(name: "min_warm", reason: "must not exceed concurrency (\(settings.concurrency!))")
+        }
+        return settings
+    }
+
+    private static func integer(_ query: Parameters, _ name: String, in range: ClosedRange<Int>, unit: String) throws -> Int? {
+        guard let raw = query[Substring(name)] else { return nil }
+        guard let value = Int(String(raw)), range.contains(value) else {
+            throw HostError.invalidParameter(
+                name: name, reason: "must be a whole number of \(unit) in \(range.lowerBound)...\(range.upperBound), not \"\(raw)\"")
+        }
+        return value
     }
 }

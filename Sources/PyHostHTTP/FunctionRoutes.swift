@@ -6,15 +6,19 @@ import PyHostCore
 /// The API's routes, each a thin translation between HTTP and `FunctionHost`.
 struct FunctionRoutes<Context: RequestContext> {
     let host: FunctionHost
-    /// When set, deploys and deletes require it; invocations and reads stay open.
+    /// When set, deploys, rollbacks and deletes require it; invocations and reads stay open.
     let deployToken: DeployToken?
     let openAPIDocument: ByteBuffer
 
     func add(to router: Router<Context>) {
         router.post("/functions/:name", use: deploy)
         router.post("/functions/:name/invoke", use: invoke)
+        router.post("/functions/:name/versions/:version/invoke", use: invoke)
         router.get("/functions", use: list)
         router.get("/functions/:name", use: show)
+        router.get("/functions/:name/versions", use: versions)
+        router.post("/functions/:name/rollback", use: rollback)
+        router.get("/functions/:name/logs", use: logs)
         router.delete("/functions/:name", use: delete)
         router.get("/healthz", use: health)
         router.get("/openapi.json", use: openAPI)
@@ -24,13 +28,13 @@ struct FunctionRoutes<Context: RequestContext> {
         try deployToken?.authorize(request)
         let name = try context.parameters.require("name")
         try FunctionName.validate(name)
+        let settings = try DeploySettings.parse(request.uri.queryParameters)
         let limit = host.configuration.maximumSourceBytes
-        let settings = try DeploySettings(query: request.uri.queryParameters)
         let body = try await collect(request, upTo: limit, tooLarge: .sourceTooLarge(limit: limit))
-        let outcome = try await host.deploy(name: name, body: body, timeoutSeconds: settings.timeoutSeconds)
+        let outcome = try await host.deploy(name: name, body: body, settings: settings)
         switch outcome {
         case .deployed(let function):
-            return try .json(status: outcome.status, DeployedPayload(function))
+            return try .json(status: outcome.status, FunctionPayload(function))
         case .syntaxError(let body), .importFailed(let body):
             return .json(status: outcome.status, body: body)
         }
@@ -38,14 +42,26 @@ struct FunctionRoutes<Context: RequestContext> {
 
     @Sendable func invoke(_ request: Request, context: Context) async throws -> Response {
         let name = try context.parameters.require("name")
+        let version = try context.parameters.get("version").map { raw in
+            guard let version = Int(raw), version > 0 else {
+                throw HostError.invalidParameter(name: "version", reason: "must be a version number, not \"\(raw)\"")
+            }
+            return version
+        }
+        let envelope = try InvocationEnvelope.wanted(request.uri.queryParameters)
         _ = try host.function(named: name)
         let limit = host.configuration.maximumRequestBytes
         let body = try await collect(request, upTo: limit, tooLarge: .requestTooLarge(limit: limit))
-        let invocation = try await host.invoke(name: name, body: body)
-        let headers: HTTPFields = [.pyhostWorker: String(invocation.workerPID)]
-        switch invocation.outcome {
-        case .returned(let body), .raised(let body), .badRequest(let body):
-            return .json(status: invocation.outcome.status, body: body, headers: headers)
+        do {
+            let invocation = try await host.invoke(name: name, version: version, body: body)
+            let response = try InvocationEnvelope.response(invocation, envelope: envelope)
+            host.record(InvocationRecord(invocation, status: response.status.code), of: name)
+            return response
+        } catch let failure as InvocationFailure {
+            var error = failure.error.apiError
+            error.headers[.pyhostInvocationID] = failure.id
+            host.record(InvocationRecord(failure, status: error.status.code), of: name)
+            throw error
         }
     }
 
@@ -56,6 +72,31 @@ struct FunctionRoutes<Context: RequestContext> {
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
         let name = try context.parameters.require("name")
         return try .json(FunctionDetailPayload(try host.function(named: name)))
+    }
+
+    @Sendable func versions(_ request: Request, context: Context) async throws -> Response {
+        let name = try context.parameters.require("name")
+        let serving = try host.function(named: name).version
+        let versions = try await host.versions(of: name)
+        return try .json(VersionListPayload(name: name, serving: serving, versions: versions.map(FunctionPayload.init)))
+    }
+
+    @Sendable func rollback(_ request: Request, context: Context) async throws -> Response {
+        try deployToken?.authorize(request)
+        let name = try context.parameters.require("name")
+        let query = request.uri.queryParameters
+        for (parameter, _) in query where parameter != "version" {
+            throw HostError.invalidParameter(name: String(parameter), reason: "unknown; a rollback takes version")
+        }
+        guard let raw = query["version"], let version = Int(String(raw)), version > 0 else {
+            throw HostError.invalidParameter(name: "version", reason: "required: the version number to serve again")
+        }
+        return try .json(FunctionPayload(try await host.rollback(name: name, to: version)))
+    }
+
+    @Sendable func logs(_ request: Request, context: Context) async throws -> Response {
+        let name = try context.parameters.require("name")
+        return try .json(InvocationListPayload(name: name, invocations: try host.recentInvocations(of: name).map(InvocationPayload.init)))
     }
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
@@ -88,4 +129,6 @@ struct FunctionRoutes<Context: RequestContext> {
 extension HTTPField.Name {
     /// The host pid of the worker that served a call, to match it with the server's log.
     static let pyhostWorker = Self("Pyhost-Worker")!
+    /// The id of an invocation, in the server's log lines and `GET /functions/{name}/logs`.
+    static let pyhostInvocationID = Self("Pyhost-Invocation-Id")!
 }

@@ -23,6 +23,9 @@ extension HostError {
                             message: "a request body may be at most \(limit) bytes", fields: ["limit": .int(limit)])
         case .functionNotFound(let name):
             return APIError(.notFound, type: "FunctionNotFound", message: "no function is named \"\(name)\"")
+        case .versionNotFound(let name, let version):
+            return APIError(.notFound, type: "VersionNotFound", message: "\(name) has no version \(version)",
+                            fields: ["version": .int(version)])
         case .workerDied(let how):
             return APIError(.badGateway, type: "WorkerDied", message: how)
         case .sandboxViolation(let syscall):

@@ -31,7 +31,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case (1, "functions"): return [.get]
         case (1, "healthz"), (1, "openapi.json"): return [.get]
         case (2, "functions"): return [.get, .post, .delete]
-        case (3, "functions") where parts.last == "invoke": return [.post]
+        case (3, "functions") where parts.last == "invoke" || parts.last == "rollback": return [.post]
+        case (3, "functions") where parts.last == "versions" || parts.last == "logs": return [.get]
+        case (5, "functions") where parts[parts.startIndex + 2] == "versions" && parts.last == "invoke": return [.post]
         default: return nil
         }
     }

@@ -2,14 +2,17 @@ import Foundation
 import PyHostCore
 
 /// The bodies the API returns, in its snake_case.
-struct DeployedPayload: Encodable {
+struct FunctionPayload: Encodable {
     let name: String
     let version: Int
     let sha256: String
     let created_at: String
     let invoke_url: String
-    /// The deadline set at deploy, or null for the server's default.
+    /// The settings deployed with this version; null means the server's default.
     let timeout_seconds: Nullable<Double>
+    let memory_mib: Nullable<Int>
+    let concurrency: Nullable<Int>
+    let min_warm: Int
 
     init(_ function: FunctionVersion) {
         name = function.name
@@ -18,7 +21,41 @@ struct DeployedPayload: Encodable {
         created_at = function.createdAt.iso8601
         invoke_url = "/functions/\(function.name)/invoke"
         timeout_seconds = Nullable(function.timeoutSeconds)
+        memory_mib = Nullable(function.memoryMiB)
+        concurrency = Nullable(function.concurrency)
+        min_warm = function.minWarm
     }
+}
+
+struct VersionListPayload: Encodable {
+    let name: String
+    /// The version that serves now.
+    let serving: Int
+    let versions: [FunctionPayload]
+}
+
+struct InvocationPayload: Encodable {
+    let invocation_id: String
+    let version: Int
+    let started_at: String
+    let milliseconds: Double
+    let status: Int
+    let logs: String
+
+    init(_ record: InvocationRecord) {
+        invocation_id = record.id
+        version = record.version
+        started_at = record.startedAt.iso8601
+        milliseconds = (record.milliseconds * 1000).rounded() / 1000
+        status = record.status
+        logs = record.logs
+    }
+}
+
+struct InvocationListPayload: Encodable {
+    let name: String
+    /// Newest first.
+    let invocations: [InvocationPayload]
 }
 
 struct FunctionSummaryPayload: Encodable {
@@ -40,22 +77,22 @@ struct FunctionListPayload: Encodable {
 }
 
 struct FunctionDetailPayload: Encodable {
-    let name: String
-    let version: Int
-    let sha256: String
-    let created_at: String
-    let invoke_url: String
-    let timeout_seconds: Nullable<Double>
+    let function: FunctionPayload
     let source: String
 
     init(_ function: FunctionVersion) {
-        name = function.name
-        version = function.version
-        sha256 = function.sha256
-        created_at = function.createdAt.iso8601
-        invoke_url = "/functions/\(function.name)/invoke"
-        timeout_seconds = Nullable(function.timeoutSeconds)
+        self.function = FunctionPayload(function)
         source = function.source
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try function.encode(to: encoder)
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(source, forKey: .source)
+    }
+
+    private enum Key: String, CodingKey {
+        case source
     }
 }
 

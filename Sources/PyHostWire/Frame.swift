@@ -26,6 +26,9 @@ public struct Frame: Sendable, Equatable {
         /// Worker → server, from its SIGSYS handler: the syscall number (4 bytes) the sandbox
         /// refused; the worker exits right after.
         case sandboxViolation = 16
+        /// Worker → server, just before an invocation's answer when the call printed or logged
+        /// anything: that text, UTF-8, at most 64 KiB.
+        case logs = 17
     }
 
     public static let headerSize = 5

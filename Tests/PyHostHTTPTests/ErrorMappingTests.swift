@@ -16,6 +16,7 @@ import Testing
         (.sourceTooLarge(limit: 1_048_576), .contentTooLarge, "SourceTooLarge"),
         (.requestTooLarge(limit: 6_291_456), .contentTooLarge, "RequestTooLarge"),
         (.functionNotFound("nope"), .notFound, "FunctionNotFound"),
+        (.versionNotFound(name: "hello", version: 9), .notFound, "VersionNotFound"),
         (.workerDied("the worker exited with code 3"), .badGateway, "WorkerDied"),
         (.importCrashed("the worker exited with code 1"), .unprocessableContent, "ImportCrashed"),
         (.deadlineExceeded(seconds: 2), .gatewayTimeout, "DeadlineExceeded"),

@@ -5,6 +5,7 @@ import os
 import sys
 
 from . import channel as frames
+from .capture import install as install_capture
 from .codec import RequestError, decode_request, encode_result
 from .loader import LoadError, describe_exception, filename_for, load
 
@@ -24,6 +25,7 @@ def serve(fd):
     header, _, source = message[1].decode("utf-8").partition("\n")
     settings = json.loads(header)
     name, max_response = settings["name"], settings["max_response_bytes"]
+    capture = install_capture()
     try:
         handle = load(name, source)
     except LoadError as error:
@@ -36,7 +38,13 @@ def serve(fd):
         message = channel.read()
         if message is None:
             return 0
-        kind, body = invoke(handle, message[1], filename, max_response)
+        capture.start()
+        try:
+            kind, body = invoke(handle, message[1], filename, max_response)
+        finally:
+            logs = capture.stop()
+        if logs:
+            channel.write(frames.LOGS, logs.encode("utf-8", "replace"))
         channel.write(kind, body)
 
 
@@ -64,9 +72,6 @@ def invoke(handle, body, filename, max_response=6 * 1024 * 1024):
         encoded = encode_result(result)
     except BaseException as error:  # noqa: B902 - sys.exit() and KeyboardInterrupt fail the call only
         return frames.HANDLER_ERROR, _error_body(describe_exception(error, filename))
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
     if len(encoded) > max_response:
         return frames.HANDLER_ERROR, _error_body({
             "type": "ResponseTooLarge",

@@ -9,7 +9,7 @@ def prepare():
     import numpy  # noqa: F401
     import pandas  # noqa: F401
 
-    from . import worker  # noqa: F401
+    from . import capture, worker  # noqa: F401
 
     gc.collect()
     # Objects alive now are never collected, so the collector never writes to (and un-shares)

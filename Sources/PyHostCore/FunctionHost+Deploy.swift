@@ -1,0 +1,67 @@
+import NIOCore
+import PyHostWire
+
+extension FunctionHost {
+    /// Validates `body` as a module by loading it in a sandboxed worker, then stores it as the next
+    /// version, which serves at once: its first worker is the one that validated it.
+    public func deploy(name: String, body: ByteBuffer, settings: FunctionSettings = FunctionSettings()) async throws -> DeployOutcome {
+        try FunctionName.validate(name)
+        guard body.readableBytes <= configuration.maximumSourceBytes else {
+            throw HostError.sourceTooLarge(limit: configuration.maximumSourceBytes)
+        }
+        guard body.readableBytes > 0 else { throw HostError.emptySource }
+        guard let source = String(validating: body.readableBytesView, as: UTF8.self) else { throw HostError.invalidUTF8Source }
+
+        switch try await loader.load(name: name, source: source, memoryMiB: settings.memoryMiB) {
+        case .failed(let frame):
+            return frame.kind == .syntaxError ? .syntaxError(frame.payload) : .importFailed(frame.payload)
+        case .ready(let worker):
+            let version: FunctionVersion
+            do {
+                version = try await switching.withLock {
+                    let version = try await registry.addVersion(name: name, source: source, settings: settings)
+                    await switchTo(version, worker: worker)
+                    return version
+                }
+            } catch {
+                worker.terminate()
+                throw error
+            }
+            logger.info("deployed", metadata: ["function": "\(version.key)", "sha256": "\(version.sha256)"])
+            return .deployed(version)
+        }
+    }
+
+    /// Makes an older (or newer) version serve again. Its first worker is loaded before traffic
+    /// moves; calls in flight finish on the version they started on.
+    /// - Throws: `HostError.versionNotFound`, or what loading the version raised.
+    public func rollback(name: String, to version: Int) async throws -> FunctionVersion {
+        _ = try function(named: name)
+        guard let target = try await registry.version(name: name, version: version) else {
+            throw HostError.versionNotFound(name: name, version: version)
+        }
+        guard case .ready(let worker) = try await loader.load(target) else {
+            throw HostError.importCrashed("version \(version) no longer loads")
+        }
+        do {
+            try await switching.withLock {
+                guard try await registry.serve(name: name, version: version) != nil else {
+                    throw HostError.versionNotFound(name: name, version: version)
+                }
+                await switchTo(target, worker: worker)
+            }
+        } catch {
+            worker.terminate()
+            throw error
+        }
+        logger.info("rolled back", metadata: ["function": "\(target.key)"])
+        return target
+    }
+
+    /// Moves traffic to `version`, whose loaded `worker` becomes its first warm worker.
+    private func switchTo(_ version: FunctionVersion, worker: WorkerConnection) async {
+        catalog.record(version)
+        await pool.makeCurrent(version)
+        await pool.adopt(worker, key: version.key)
+    }
+}
