@@ -23,7 +23,10 @@ public final class FunctionRegistry: Sendable {
                 let check = try String.fetchOne(db, sql: "PRAGMA quick_check")
                 guard check == "ok" else { throw RegistryError.unreadable(path: path, reason: check ?? "quick_check failed") }
                 // The tables have the columns this version reads.
-                _ = try FunctionVersion.fetchOne(db, sql: "SELECT * FROM function_versions LIMIT 1")
+                // Compiling the statements checks the columns, whether or not a row exists.
+                _ = try Row.fetchOne(
+                    db, sql: "SELECT name, version, source, sha256, createdAt, timeoutSeconds, memoryMiB, concurrency, minWarm "
+                        + "FROM function_versions LIMIT 1")
                 _ = try Row.fetchOne(db, sql: "SELECT name, version FROM serving LIMIT 1")
             }
         } catch let error as RegistryError {
