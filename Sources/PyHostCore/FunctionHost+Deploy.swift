@@ -61,7 +61,6 @@ extension FunctionHost {
     /// Moves traffic to `version`, whose loaded `worker` becomes its first warm worker.
     private func switchTo(_ version: FunctionVersion, worker: WorkerConnection) async {
         catalog.record(version)
-        await pool.makeCurrent(version)
-        await pool.adopt(worker, key: version.key)
+        await pool.makeCurrent(version, adopting: worker)
     }
 }

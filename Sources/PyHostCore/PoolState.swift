@@ -86,7 +86,10 @@ struct PoolState {
 
     /// Marks `version` as the one `name` serves, with its settings; the idle workers of its other
     /// versions retire, and workers start for `minWarm`.
-    mutating func makeCurrent(name: String, version: Int?, perFunction: Int? = nil, minWarm: Int = 0) -> [Action] {
+    /// `adopting` is the worker that loaded the version (a deploy's or rollback's), which joins first.
+    mutating func makeCurrent(
+        name: String, version: Int?, perFunction: Int? = nil, minWarm: Int = 0, adopting: (worker: Int32, now: Instant)? = nil
+    ) -> [Action] {
         current[name] = version
         for key in settings.keys where key.name == name { settings[key] = nil }
         if let version { settings[FunctionKey(name: name, version: version)] = (perFunction, minWarm) }
@@ -96,6 +99,9 @@ struct PoolState {
             for (worker, _) in slots[key]!.idle { owners[worker] = nil }
             slots[key]!.idle = []
             prune(key)
+        }
+        if let version, let (worker, now) = adopting {
+            return actions + adopt(worker, key: FunctionKey(name: name, version: version), now: now)
         }
         return actions + pump()
     }

@@ -94,16 +94,13 @@ public actor WorkerPool {
         return false
     }
 
-    /// Adds a worker that loaded outside the pool, such as the one that validated a deploy.
-    public func adopt(_ worker: WorkerConnection, key: FunctionKey) {
-        track(worker)
-        perform(state.adopt(worker.pid, key: key, now: .now))
-    }
-
-    /// `version` now serves `name`, with its settings; idle workers of other versions retire.
-    public func makeCurrent(_ function: FunctionVersion) {
+    /// `function` now serves, with its settings; idle workers of other versions retire. `worker`,
+    /// if given, is the one that loaded it, and becomes its first warm worker.
+    public func makeCurrent(_ function: FunctionVersion, adopting worker: WorkerConnection? = nil) {
+        if let worker { track(worker) }
         perform(state.makeCurrent(
-            name: function.name, version: function.version, perFunction: function.concurrency, minWarm: function.minWarm))
+            name: function.name, version: function.version, perFunction: function.concurrency, minWarm: function.minWarm,
+            adopting: worker.map { ($0.pid, .now) }))
     }
 
     /// The function is gone: all its workers retire and its waiting calls fail.

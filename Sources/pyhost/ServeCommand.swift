@@ -55,6 +55,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("recycle-rss"), help: "Resident memory, in MiB, past which a worker retires.")
     var recycleRSS: UInt64 = 512
 
+    @Option(name: .customLong("log-history"), help: "Invocations kept per function for GET /functions/{name}/logs.")
+    var logHistory = 100
+
     @Option(name: .customLong("workers-per-function"), help: "Workers one function may have at once (default: the CPU count).")
     var workersPerFunction: Int?
 
@@ -72,6 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--max-source-bytes, --max-request-bytes and --max-response-bytes must be positive")
         }
         guard recycleAfter >= 1, recycleRSS >= 1 else { throw ValidationError("--recycle-after and --recycle-rss must be at least 1") }
+        guard logHistory >= 0 else { throw ValidationError("--log-history must not be negative") }
         guard spareWorkers >= 0 else { throw ValidationError("--spare-workers must not be negative") }
         guard workerMemory >= 384 else { throw ValidationError("--worker-memory must be at least 384 MiB") }
         guard (workersPerFunction ?? 1) >= 1, (maxWorkers ?? 1) >= 1 else {
@@ -98,6 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.workerLimits = WorkerLimits(memoryBytes: workerMemory * 1024 * 1024)
         configuration.allowWeakerSandbox = allowWeakerSandbox
         configuration.spareWorkers = spareWorkers
+        configuration.logHistory = logHistory
         configuration.maximumSourceBytes = maxSourceBytes
         configuration.maximumRequestBytes = maxRequestBytes
         configuration.maximumResponseBytes = maxResponseBytes

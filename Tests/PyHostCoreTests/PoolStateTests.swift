@@ -150,3 +150,57 @@ import Testing
         #expect(state.liveCount == 1)
     }
 }
+
+@Suite struct PoolSettingsTests {
+    let key = FunctionKey(name: "tuned", version: 1)
+    let start = ContinuousClock.now
+
+    func makeState(total: Int = 8) -> PoolState {
+        PoolState(limits: PoolLimits(perFunction: 4, total: total, queueDepth: 0, idleTimeout: .seconds(600)))
+    }
+
+    @Test func minWarmStartsWorkersBesideTheAdoptedOne() {
+        var state = makeState()
+        let actions = state.makeCurrent(name: "tuned", version: 1, minWarm: 2, adopting: (100, start))
+        #expect(actions == [.spawn(key)], "the adopted worker counts toward min_warm")
+    }
+
+    @Test func minWarmWorkersOutliveTheIdleTimeout() {
+        var state = makeState()
+        _ = state.makeCurrent(name: "tuned", version: 1, minWarm: 1, adopting: (100, start))
+        _ = state.spawned(101, key: key, now: start)
+        #expect(state.expire(now: start + .seconds(601)) == [.retire(100)])
+        #expect(state.liveCount == 1)
+    }
+
+    @Test func concurrencyOverridesThePerFunctionLimit() {
+        var state = makeState()
+        _ = state.makeCurrent(name: "tuned", version: 1, perFunction: 1, adopting: (100, start))
+        #expect(state.acquire(key) == .use(100))
+        #expect(state.acquire(key) == .saturated, "one worker at most, and no queue")
+    }
+
+    @Test func minWarmStaysWithinTheTotal() {
+        var state = makeState(total: 1)
+        let actions = state.makeCurrent(name: "tuned", version: 1, minWarm: 3, adopting: (100, start))
+        #expect(actions.isEmpty)
+    }
+}
+
+@Suite struct RestartAndRecyclingTests {
+    @Test func zygoteRestartsBackOffUpToThirtySeconds() {
+        let delays = (0..<12).map { ZygoteSupervisor.backoff(attempt: $0) }
+        #expect(delays.prefix(4) == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800)])
+        #expect(delays.last == .seconds(30))
+        #expect(zip(delays, delays.dropFirst()).allSatisfy { $0 <= $1 })
+    }
+
+    @Test func recyclingLimitsAreJitteredWithinTenPercent() {
+        var recycling = Recycling()
+        recycling.afterCalls = 1000
+        var generator = SystemRandomNumberGenerator()
+        let limits = (0..<200).map { _ in recycling.drawLimit(using: &generator) }
+        #expect(limits.allSatisfy { (1000...1100).contains($0) })
+        #expect(Set(limits).count > 10, "workers do not all retire together")
+    }
+}
