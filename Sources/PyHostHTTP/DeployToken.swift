@@ -23,7 +23,7 @@ public struct DeployToken: Sendable {
     func authorize(_ request: Request) throws {
         guard accepts(request.headers) else {
             throw APIError(.unauthorized, type: "Unauthorized",
-                           message: "deploying and deleting functions require the header Authorization: Bearer <deploy token>",
+                           message: "deploying, rolling back and deleting functions require the header Authorization: Bearer <deploy token>",
                            headers: [.wwwAuthenticate: "Bearer"])
         }
     }

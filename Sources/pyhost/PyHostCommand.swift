@@ -5,6 +5,9 @@ struct PyHostCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pyhost",
         abstract: "Serve Python functions (with pandas) over HTTP from warm, sandboxed workers.",
-        subcommands: [ServeCommand.self]
+        subcommands: [
+            ServeCommand.self, DeployCommand.self, InvokeCommand.self, ListCommand.self, LogsCommand.self,
+            RollbackCommand.self, DeleteCommand.self,
+        ]
     )
 }
