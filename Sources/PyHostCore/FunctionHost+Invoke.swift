@@ -57,10 +57,13 @@ extension FunctionHost {
             // spare replaces it.
             worker.stop(grace: configuration.terminationGrace)
             await pool.release(worker, healthy: false)
+            HostMetrics.workerDeath(cause: "deadline")
             throw HostError.deadlineExceeded(seconds: timeout.seconds)
         } catch {
             await pool.release(worker, healthy: false)
-            throw HostError.workerDied(await worker.describeEnd())
+            let end = await worker.describeEnd()
+            HostMetrics.workerDeath(cause: end.cause)
+            throw HostError.workerDied(end.explanation)
         }
         let outcome: InvocationOutcome
         switch reply.frame.kind {
@@ -69,6 +72,7 @@ extension FunctionHost {
         case .requestError: outcome = .badRequest(reply.frame.payload)
         case .sandboxViolation:
             await pool.release(worker, healthy: false)
+            HostMetrics.workerDeath(cause: "sandbox_violation")
             throw HostError.sandboxViolation(syscall: WorkerLoader.syscallName(reply.frame.payload))
         default:
             await pool.release(worker, healthy: false)

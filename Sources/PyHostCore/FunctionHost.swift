@@ -121,6 +121,11 @@ public final class FunctionHost: Sendable {
             allLayers: SandboxLayer.allCases.map(\.rawValue))
     }
 
+    /// Sets the pool's gauges; the metrics route calls it before exporting.
+    public func recordPoolMetrics() async {
+        HostMetrics.record(await pool.counts, spares: await loader.spares.readyCount)
+    }
+
     /// Retires idle workers past the idle timeout; the server calls it periodically.
     public func expireIdleWorkers() async {
         await pool.expireIdle()

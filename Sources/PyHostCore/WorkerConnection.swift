@@ -63,9 +63,10 @@ public final class WorkerConnection: Sendable {
 
     /// How the worker ended, for an error message: its exit status if the zygote reaped it in
     /// time, else what is known.
-    func describeEnd() async -> String {
-        if let exit = await zygote.exit(of: pid, within: .seconds(2)) { return exit.explanation }
-        return zygote.isRunning ? "the worker closed its channel" : "the zygote ended, and the worker with it"
+    func describeEnd() async -> (explanation: String, cause: String) {
+        if let exit = await zygote.exit(of: pid, within: .seconds(2)) { return (exit.explanation, exit.metricLabel) }
+        return zygote.isRunning
+            ? ("the worker closed its channel", "unknown") : ("the zygote ended, and the worker with it", "zygote")
     }
 
     /// Whether the worker's channel is still open.

@@ -74,7 +74,7 @@ struct WorkerLoader: Sendable {
             throw HostError.deadlineExceeded(seconds: timeout.seconds)
         } catch {
             worker.terminate()
-            throw HostError.importCrashed(await worker.describeEnd())
+            throw HostError.importCrashed(await worker.describeEnd().explanation)
         }
         switch reply.kind {
         case .ready:

@@ -162,6 +162,7 @@ public actor WorkerPool {
             case .hand(let ticket, let pid):
                 waiters.removeValue(forKey: ticket)?.resume(with: .success(workers[pid]!))
             case .spawn(let key):
+                HostMetrics.coldStart(key)
                 Task { await self.spawn(key) }
             case .retire(let pid):
                 service[pid] = nil

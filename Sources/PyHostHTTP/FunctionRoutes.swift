@@ -1,6 +1,8 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Metrics
+import Prometheus
 import PyHostCore
 
 /// The API's routes, each a thin translation between HTTP and `FunctionHost`.
@@ -9,6 +11,7 @@ struct FunctionRoutes<Context: RequestContext> {
     /// When set, deploys, rollbacks and deletes require it; invocations and reads stay open.
     let deployToken: DeployToken?
     let openAPIDocument: ByteBuffer
+    let metrics: PrometheusCollectorRegistry
 
     func add(to router: Router<Context>) {
         router.post("/functions/:name", use: deploy)
@@ -22,6 +25,7 @@ struct FunctionRoutes<Context: RequestContext> {
         router.delete("/functions/:name", use: delete)
         router.get("/healthz", use: health)
         router.get("/openapi.json", use: openAPI)
+        router.get("/metrics", use: exportMetrics)
     }
 
     @Sendable func deploy(_ request: Request, context: Context) async throws -> Response {
@@ -55,12 +59,16 @@ struct FunctionRoutes<Context: RequestContext> {
         do {
             let invocation = try await host.invoke(name: name, version: version, body: body)
             let response = try InvocationEnvelope.response(invocation, envelope: envelope)
-            host.record(InvocationRecord(invocation, status: response.status.code), of: name)
+            let record = InvocationRecord(invocation, status: response.status.code)
+            host.record(record, of: name)
+            InvocationMetrics.record(record, of: name)
             return response
         } catch let failure as InvocationFailure {
             var error = failure.error.apiError
             error.headers[.pyhostInvocationID] = failure.id
-            host.record(InvocationRecord(failure, status: error.status.code), of: name)
+            let record = InvocationRecord(failure, status: error.status.code)
+            host.record(record, of: name)
+            InvocationMetrics.record(record, of: name)
             throw error
         }
     }
@@ -112,6 +120,14 @@ struct FunctionRoutes<Context: RequestContext> {
         return try .json(status: health.zygoteRunning ? .ok : .serviceUnavailable, HealthPayload(health))
     }
 
+    @Sendable func exportMetrics(_ request: Request, context: Context) async throws -> Response {
+        await host.recordPoolMetrics()
+        var body = ByteBuffer()
+        body.writeBytes(metrics.emitToBuffer())
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: body))
+    }
+
     @Sendable func openAPI(_ request: Request, context: Context) async throws -> Response {
         .json(status: .ok, body: openAPIDocument)
     }
@@ -131,4 +147,13 @@ extension HTTPField.Name {
     static let pyhostWorker = Self("Pyhost-Worker")!
     /// The id of an invocation, in the server's log lines and `GET /functions/{name}/logs`.
     static let pyhostInvocationID = Self("Pyhost-Invocation-Id")!
+}
+
+/// Invocation counts by function and status, and durations, for /metrics.
+enum InvocationMetrics {
+    static func record(_ record: InvocationRecord, of name: String) {
+        Counter(label: "pyhost_invocations_total", dimensions: [("function", name), ("status", String(record.status))]).increment()
+        Timer(label: "pyhost_invocation_duration_seconds", dimensions: [("function", name)])
+            .recordNanoseconds(Int64(record.milliseconds * 1_000_000))
+    }
 }

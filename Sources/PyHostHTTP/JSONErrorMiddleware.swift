@@ -29,7 +29,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         switch (parts.count, parts.first) {
         case (1, "functions"): return [.get]
-        case (1, "healthz"), (1, "openapi.json"): return [.get]
+        case (1, "healthz"), (1, "openapi.json"), (1, "metrics"): return [.get]
         case (2, "functions"): return [.get, .post, .delete]
         case (3, "functions") where parts.last == "invoke" || parts.last == "rollback": return [.post]
         case (3, "functions") where parts.last == "versions" || parts.last == "logs": return [.get]

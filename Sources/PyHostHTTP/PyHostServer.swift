@@ -1,16 +1,21 @@
 import Hummingbird
+import Metrics
 import Logging
+import Prometheus
 import PyHostCore
 
 /// The HTTP server around a `FunctionHost`.
 public enum PyHostServer {
     /// Builds the application: routes, JSON errors, and the address to listen on.
     public static func application(
-        host: FunctionHost, address: String, port: Int, deployToken: DeployToken?, logger: Logger
+        host: FunctionHost, address: String, port: Int, deployToken: DeployToken?, metrics: PrometheusCollectorRegistry,
+        logger: Logger
     ) throws -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
-        FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load()).add(to: router)
+        router.add(middleware: MetricsMiddleware())
+        FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load(), metrics: metrics)
+            .add(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(address, port: port), serverName: "pyhost"),
@@ -21,6 +26,13 @@ public enum PyHostServer {
 
 extension PyHostServer {
     /// Whether `address` only accepts connections from this machine.
+    /// Routes swift-metrics into a Prometheus registry, which `/metrics` exports. Call once, first.
+    public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+
     public static func isLoopback(_ address: String) -> Bool {
         address == "localhost" || address == "::1" || address.hasPrefix("127.")
     }

@@ -85,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let metrics = PyHostServer.bootstrapMetrics()
         var logger = Logger(label: "pyhost")
         logger.logLevel = .info
 
@@ -116,7 +117,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let app = try PyHostServer.application(
-            host: host, address: self.host, port: port, deployToken: resolvedDeployToken.map(DeployToken.init), logger: logger)
+            host: host, address: self.host, port: port, deployToken: resolvedDeployToken.map(DeployToken.init),
+            metrics: metrics, logger: logger)
         let maintenance = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(5))
