@@ -147,7 +147,11 @@ def test_the_openapi_document_is_served_and_covers_every_route(server):
     document = reply.json()
     assert document == json_module.loads((REPO / "Sources/PyHostHTTP/Resources/openapi.json").read_text())
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) == {"/functions", "/functions/{name}", "/functions/{name}/invoke", "/healthz", "/openapi.json"}
+    assert set(document["paths"]) == {
+        "/functions", "/functions/{name}", "/functions/{name}/invoke", "/functions/{name}/versions",
+        "/functions/{name}/versions/{version}/invoke", "/functions/{name}/rollback", "/functions/{name}/logs",
+        "/healthz", "/openapi.json", "/metrics",
+    }
 
 
 def test_a_known_path_with_another_method_is_405_with_allow(server):
