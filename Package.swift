@@ -53,7 +53,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ], resources: [.copy("Resources/openapi.json")]),
+        ], resources: [.copy("Resources/openapi.json"), .copy("Console")]),
         .executableTarget(name: "pyhost", dependencies: [
             "PyHostWorker", "PyHostHTTP", "PyHostWire",
             .product(name: "NIOCore", package: "swift-nio"),

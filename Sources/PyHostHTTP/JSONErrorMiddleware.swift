@@ -34,6 +34,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case (3, "functions") where parts.last == "invoke" || parts.last == "rollback": return [.post]
         case (3, "functions") where parts.last == "versions" || parts.last == "logs": return [.get]
         case (5, "functions") where parts[parts.startIndex + 2] == "versions" && parts.last == "invoke": return [.post]
+        case (1, ""): return [.get]
         default: return nil
         }
     }

@@ -16,6 +16,7 @@ public enum PyHostServer {
         router.add(middleware: MetricsMiddleware())
         FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load(), metrics: metrics)
             .add(to: router)
+        ConsoleFiles.load().add(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(address, port: port), serverName: "pyhost"),

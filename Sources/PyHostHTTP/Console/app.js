@@ -1,0 +1,150 @@
+// The pyhost console: Vue 3's ESM browser build, no build step. It speaks only to the public API.
+import { createApp, computed, nextTick, onMounted, reactive, ref } from "vue";
+
+const TEMPLATE = "def handle(request):\n    return {\"message\": \"Hello \" + request.get(\"name\", \"world\")}\n";
+
+async function api(method, path, { body, contentType = "application/json", token } = {}) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = contentType;
+  if (token) headers["Authorization"] = `Bearer ${token}`;
+  const started = performance.now();
+  const response = await fetch(path, { method, headers, body });
+  const text = await response.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+  return { status: response.status, json, text, ms: performance.now() - started };
+}
+
+const App = {
+  setup() {
+    const state = reactive({
+      functions: [], selected: null, name: "hello", source: TEMPLATE, token: sessionStorage.getItem("pyhost-token") || "",
+      deploy: null, errorLine: null, request: "{\"name\": \"Hugues\"}", invocation: null, versions: null, busy: false,
+    });
+    const gutter = ref(null);
+    const lines = computed(() => state.source.split("\n").length);
+
+    function saveToken() { sessionStorage.setItem("pyhost-token", state.token); }
+    function syncScroll(event) { if (gutter.value) gutter.value.scrollTop = event.target.scrollTop; }
+
+    async function refresh() {
+      const reply = await api("GET", "/functions");
+      state.functions = reply.json?.functions ?? [];
+    }
+
+    async function select(name) {
+      const reply = await api("GET", `/functions/${name}`);
+      if (reply.status !== 200) return;
+      Object.assign(state, { selected: name, name, source: reply.json.source, deploy: null, errorLine: null, invocation: null });
+      await loadVersions();
+    }
+
+    async function loadVersions() {
+      const reply = await api("GET", `/functions/${state.name}/versions`);
+      state.versions = reply.status === 200 ? reply.json : null;
+    }
+
+    async function deploy() {
+      state.busy = true;
+      const reply = await api("POST", `/functions/${state.name}`, { body: state.source, contentType: "text/plain", token: state.token });
+      state.busy = false;
+      const error = reply.json?.error;
+      state.deploy = { status: reply.status, ms: reply.ms, version: reply.json?.version, error };
+      state.errorLine = error?.type === "SyntaxError" ? error.line : null;
+      if (reply.status === 201) {
+        state.selected = state.name;
+        await Promise.all([refresh(), loadVersions()]);
+      }
+    }
+
+    async function invoke() {
+      state.busy = true;
+      const reply = await api("POST", `/functions/${state.name}/invoke?logs=true`, { body: state.request });
+      state.busy = false;
+      const envelope = reply.json ?? {};
+      const result = "result" in envelope ? envelope.result : null;
+      const error = envelope.error ?? null;
+      state.invocation = {
+        status: reply.status, ms: reply.ms, logs: envelope.logs ?? "", id: envelope.invocation_id ?? "",
+        output: error ? JSON.stringify({ error }, null, 2) : JSON.stringify(result, null, 2),
+        failed: reply.status >= 400,
+      };
+    }
+
+    async function rollback(version) {
+      const reply = await api("POST", `/functions/${state.name}/rollback?version=${version}`, { token: state.token });
+      if (reply.status === 200) await select(state.name);
+      await refresh();
+      state.deploy = { status: reply.status, ms: reply.ms, version: reply.json?.version, error: reply.json?.error, rolledBack: true };
+    }
+
+    function newFunction() {
+      Object.assign(state, { selected: null, name: "", source: TEMPLATE, deploy: null, errorLine: null, invocation: null, versions: null });
+    }
+
+    onMounted(refresh);
+    return { state, gutter, lines, saveToken, syncScroll, select, deploy, invoke, rollback, newFunction };
+  },
+  template: `
+    <header>
+      <h1>pyhost</h1>
+      <label>Deploy token <input type="password" v-model="state.token" @change="saveToken" placeholder="only if the server has one" id="token"></label>
+    </header>
+    <main>
+      <aside>
+        <h2>Functions</h2>
+        <ul class="functions" id="functions">
+          <li v-for="f in state.functions" :key="f.name" :class="{ selected: f.name === state.selected }" @click="select(f.name)">
+            <span>{{ f.name }}</span><span class="muted">v{{ f.version }}</span>
+          </li>
+        </ul>
+        <p v-if="!state.functions.length" class="muted">None yet.</p>
+        <button @click="newFunction" id="new">New function</button>
+      </aside>
+      <div>
+        <section>
+          <div class="row">
+            <label>Name <input v-model="state.name" id="name" placeholder="hello"></label>
+            <button class="primary" @click="deploy" :disabled="state.busy || !state.name" id="deploy">Deploy</button>
+            <span v-if="state.deploy" id="deploy-status" :class="state.deploy.error ? 'error-box' : 'ok'">
+              <template v-if="state.deploy.error">{{ state.deploy.status }} {{ state.deploy.error.type }}: {{ state.deploy.error.message }}<template v-if="state.deploy.error.line"> (line {{ state.deploy.error.line }}, column {{ state.deploy.error.offset }})</template></template>
+              <template v-else>{{ state.deploy.rolledBack ? 'serving' : 'deployed' }} version {{ state.deploy.version }} in {{ state.deploy.ms.toFixed(0) }} ms</template>
+            </span>
+          </div>
+          <div class="editor">
+            <div class="gutter" ref="gutter"><div v-for="n in lines" :key="n" :class="{ error: n === state.errorLine }" :data-line="n">{{ n }}</div></div>
+            <textarea v-model="state.source" @scroll="syncScroll" spellcheck="false" id="source"></textarea>
+          </div>
+          <pre v-if="state.deploy?.error?.traceback?.length" class="output error-box">{{ state.deploy.error.traceback.join("\\n") }}</pre>
+        </section>
+        <div class="columns">
+          <section>
+            <h2>Invoke</h2>
+            <textarea class="json" v-model="state.request" spellcheck="false" id="request"></textarea>
+            <div class="row"><button class="primary" @click="invoke" :disabled="state.busy || !state.selected" id="invoke">Invoke</button>
+              <span v-if="state.invocation" id="invoke-status" :class="state.invocation.failed ? 'error-box' : 'ok'">
+                {{ state.invocation.status }} in {{ state.invocation.ms.toFixed(1) }} ms</span></div>
+            <template v-if="state.invocation">
+              <pre class="output" id="result">{{ state.invocation.output }}</pre>
+              <div class="muted">Logs <span v-if="state.invocation.id">({{ state.invocation.id }})</span></div>
+              <pre class="output" id="logs">{{ state.invocation.logs || "(nothing printed)" }}</pre>
+            </template>
+          </section>
+          <section>
+            <h2>Versions</h2>
+            <table class="versions" v-if="state.versions" id="versions">
+              <tr><th>version</th><th>created</th><th></th></tr>
+              <tr v-for="v in [...state.versions.versions].reverse()" :key="v.version">
+                <td>{{ v.version }}</td><td class="muted">{{ v.created_at.replace("T", " ").slice(0, 19) }}</td>
+                <td><span v-if="v.version === state.versions.serving" class="ok">serving</span>
+                    <button v-else @click="rollback(v.version)" :data-rollback="v.version">Roll back</button></td>
+              </tr>
+            </table>
+            <p v-else class="muted">Deploy or pick a function.</p>
+          </section>
+        </div>
+      </div>
+    </main>`,
+};
+
+createApp(App).mount("#app");

@@ -1,0 +1,103 @@
+"""The web console in a real browser (headless Chromium through Selenium): deploy with a syntax
+error marked on its line, fix it, invoke, read the result and the logs, roll back. The screenshots
+it takes are the README's."""
+
+import os
+import pathlib
+import tempfile
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+# PYHOST_SCREENSHOTS=docs refreshes the README's screenshots.
+SCREENSHOTS = pathlib.Path(os.environ.get("PYHOST_SCREENSHOTS", pathlib.Path(tempfile.gettempdir()) / "pyhost-screenshots"))
+
+BROKEN = "def handle(request):\n    greeting = 'Hi ' + request['name'\n    return {'message': greeting}\n"
+FIXED = "def handle(request):\n    greeting = 'Hi ' + request['name']\n    return {'message': greeting}\n"
+CHATTY = "def handle(request):\n    print('greeting', request['name'])\n    return {'message': 'Hello ' + request['name']}\n"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,860"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    yield driver
+    driver.quit()
+
+
+def type_into(browser, element_id, text):
+    element = browser.find_element(By.ID, element_id)
+    element.clear()
+    element.send_keys(text)
+
+
+def wait_for_text(browser, element_id, text, timeout=20):
+    WebDriverWait(browser, timeout).until(conditions.text_to_be_present_in_element((By.ID, element_id), text))
+    return browser.find_element(By.ID, element_id).text
+
+
+def test_deploy_fix_invoke_and_roll_back_in_the_console(server, browser):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.get(server.url + "/")
+    WebDriverWait(browser, 20).until(conditions.presence_of_element_located((By.ID, "source")))
+
+    type_into(browser, "name", "console-demo")
+    type_into(browser, "source", BROKEN)
+    browser.find_element(By.ID, "deploy").click()
+    status = wait_for_text(browser, "deploy-status", "SyntaxError")
+    assert "line 2" in status
+    marked = browser.find_elements(By.CSS_SELECTOR, ".gutter div.error")
+    assert [line.get_attribute("data-line") for line in marked] == ["2"]
+    browser.save_screenshot(str(SCREENSHOTS / "console-syntax-error.png"))
+    assert server.request("GET", "/functions/console-demo").status == 404, "nothing was stored"
+
+    type_into(browser, "source", FIXED)
+    browser.find_element(By.ID, "deploy").click()
+    assert "deployed version 1" in wait_for_text(browser, "deploy-status", "deployed")
+    assert browser.find_elements(By.CSS_SELECTOR, ".gutter div.error") == []
+
+    type_into(browser, "request", '{"name": "Ada"}')
+    browser.find_element(By.ID, "invoke").click()
+    wait_for_text(browser, "result", "Hi Ada")
+    assert browser.find_element(By.ID, "invoke-status").text.startswith("200 in ")
+    browser.save_screenshot(str(SCREENSHOTS / "console-invoke.png"))
+
+    type_into(browser, "source", CHATTY)
+    browser.find_element(By.ID, "deploy").click()
+    wait_for_text(browser, "deploy-status", "deployed version 2")
+    browser.find_element(By.ID, "invoke").click()
+    wait_for_text(browser, "result", "Hello Ada")
+    assert wait_for_text(browser, "logs", "greeting Ada") == "greeting Ada"
+
+    browser.find_element(By.CSS_SELECTOR, "[data-rollback='1']").click()
+    wait_for_text(browser, "deploy-status", "serving version 1")
+    browser.find_element(By.ID, "invoke").click()
+    wait_for_text(browser, "result", "Hi Ada")
+    assert "console-demo" in browser.find_element(By.ID, "functions").text
+    browser.save_screenshot(str(SCREENSHOTS / "console-versions.png"))
+    assert server.invoke("console-demo", {"name": "Bo"}).json() == {"message": "Hi Bo"}
+
+
+def test_the_deploy_token_is_entered_once_and_kept_for_the_session(start_server, browser):
+    server = start_server("--deploy-token", "console-secret")
+    browser.get(server.url + "/")
+    WebDriverWait(browser, 20).until(conditions.presence_of_element_located((By.ID, "source")))
+    type_into(browser, "name", "guarded")
+    browser.find_element(By.ID, "deploy").click()
+    assert "Unauthorized" in wait_for_text(browser, "deploy-status", "401")
+    type_into(browser, "token", "console-secret")
+    browser.find_element(By.ID, "name").click()  # the change event stores the token
+    browser.refresh()
+    WebDriverWait(browser, 20).until(conditions.presence_of_element_located((By.ID, "source")))
+    assert browser.find_element(By.ID, "token").get_attribute("value") == "console-secret"
+    type_into(browser, "name", "guarded")
+    browser.find_element(By.ID, "deploy").click()
+    wait_for_text(browser, "deploy-status", "deployed version 1")
