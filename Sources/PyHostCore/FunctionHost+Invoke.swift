@@ -18,7 +18,8 @@ extension FunctionHost {
                 outcome: outcome, workerPID: worker, id: id, version: function.version, logs: logs, startedAt: started,
                 milliseconds: (ContinuousClock.now - clock).seconds * 1000)
         } catch let error as HostError {
-            if case .functionNotFound = error {} else {
+            if case .functionNotFound = error {
+            } else {
                 logger.warning("invocation failed", metadata: ["invocation_id": "\(id)", "function": "\(name)", "error": "\(error)"])
             }
             throw InvocationFailure(

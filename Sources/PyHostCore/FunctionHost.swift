@@ -33,9 +33,11 @@ public final class FunctionHost: Sendable {
         for function in functions { host.catalog.record(function) }
         for function in functions { await host.pool.makeCurrent(function) }
         await host.loader.spares.replenish()
-        logger.info("zygote ready", metadata: [
-            "python": "\(zygote.pythonVersion)", "pandas": "\(zygote.pandasVersion)", "functions": "\(functions.count)",
-        ])
+        logger.info(
+            "zygote ready",
+            metadata: [
+                "python": "\(zygote.pythonVersion)", "pandas": "\(zygote.pandasVersion)", "functions": "\(functions.count)",
+            ])
         return host
     }
 
@@ -54,7 +56,8 @@ public final class FunctionHost: Sendable {
         let catalog = self.catalog
         self.pool = WorkerPool(limits: configuration.limits, recycling: configuration.recycling, logger: logger) { key in
             let serving = catalog[key.name]
-            guard let function = serving?.version == key.version ? serving : try await registry.version(name: key.name, version: key.version)
+            guard
+                let function = serving?.version == key.version ? serving : try await registry.version(name: key.name, version: key.version)
             else { throw HostError.functionNotFound(key.name) }
             switch try await loader.load(function) {
             case .ready(let worker): return worker

@@ -25,7 +25,8 @@ public final class FunctionRegistry: Sendable {
                 // The tables have the columns this version reads.
                 // Compiling the statements checks the columns, whether or not a row exists.
                 _ = try Row.fetchOne(
-                    db, sql: "SELECT name, version, source, sha256, createdAt, timeoutSeconds, memoryMiB, concurrency, minWarm "
+                    db,
+                    sql: "SELECT name, version, source, sha256, createdAt, timeoutSeconds, memoryMiB, concurrency, minWarm "
                         + "FROM function_versions LIMIT 1")
                 _ = try Row.fetchOne(db, sql: "SELECT name, version FROM serving LIMIT 1")
             }
@@ -96,10 +97,12 @@ public final class FunctionRegistry: Sendable {
     /// The serving version of every function.
     public func servingVersions() async throws -> [FunctionVersion] {
         try await database.read { db in
-            try FunctionVersion.fetchAll(db, sql: """
-                SELECT v.* FROM function_versions v JOIN serving s ON v.name = s.name AND v.version = s.version
-                ORDER BY v.name
-                """)
+            try FunctionVersion.fetchAll(
+                db,
+                sql: """
+                    SELECT v.* FROM function_versions v JOIN serving s ON v.name = s.name AND v.version = s.version
+                    ORDER BY v.name
+                    """)
         }
     }
 
@@ -128,8 +131,9 @@ public final class FunctionRegistry: Sendable {
     }
 
     private static func serve(_ version: Int, of name: String, in db: Database) throws {
-        try db.execute(sql: "INSERT INTO serving (name, version) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET version = excluded.version",
-                       arguments: [name, version])
+        try db.execute(
+            sql: "INSERT INTO serving (name, version) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET version = excluded.version",
+            arguments: [name, version])
     }
 }
 

@@ -1,7 +1,7 @@
 import PyHostWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// posix_spawn of `executable` with `controlFD` as its fd 3, in a process group of its own so that a
@@ -21,7 +21,8 @@ func spawnProcess(executable: String, arguments: [String], controlFD: Int32) thr
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0
     // Swift's crash backtracer would run inside workers, which may not exec it: leave crashes to the kernel.
-    let environment = (environmentStrings().filter { !$0.hasPrefix("SWIFT_BACKTRACE=") } + ["SWIFT_BACKTRACE=enable=no"])
+    let environment =
+        (environmentStrings().filter { !$0.hasPrefix("SWIFT_BACKTRACE=") } + ["SWIFT_BACKTRACE=enable=no"])
         .map { strdup($0) } + [nil]
     defer { environment.forEach { free($0) } }
     let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environment)

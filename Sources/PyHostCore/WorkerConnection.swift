@@ -5,7 +5,7 @@ import PyHostWire
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The server's handle on one worker process: its channel on an event loop, and its pidfd.

@@ -98,9 +98,10 @@ public actor WorkerPool {
     /// if given, is the one that loaded it, and becomes its first warm worker.
     public func makeCurrent(_ function: FunctionVersion, adopting worker: WorkerConnection? = nil) {
         if let worker { track(worker) }
-        perform(state.makeCurrent(
-            name: function.name, version: function.version, perFunction: function.concurrency, minWarm: function.minWarm,
-            adopting: worker.map { ($0.pid, .now) }))
+        perform(
+            state.makeCurrent(
+                name: function.name, version: function.version, perFunction: function.concurrency, minWarm: function.minWarm,
+                adopting: worker.map { ($0.pid, .now) }))
     }
 
     /// The function is gone: all its workers retire and its waiting calls fail.

@@ -5,7 +5,7 @@ import PyHostWire
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A forked worker as the zygote hands it over: its pid, a pidfd, and its end of the channel.

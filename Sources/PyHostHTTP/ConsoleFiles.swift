@@ -33,8 +33,9 @@ struct ConsoleFiles: Sendable {
     func add<Context: RequestContext>(to router: Router<Context>) {
         for (path, file) in files {
             router.get(RouterPath(path)) { _, _ in
-                Response(status: .ok, headers: [.contentType: file.contentType, .cacheControl: "no-cache"],
-                         body: ResponseBody(byteBuffer: file.body))
+                Response(
+                    status: .ok, headers: [.contentType: file.contentType, .cacheControl: "no-cache"],
+                    body: ResponseBody(byteBuffer: file.body))
             }
         }
     }

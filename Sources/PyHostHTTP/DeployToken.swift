@@ -22,9 +22,10 @@ public struct DeployToken: Sendable {
     /// - Throws: a 401 `APIError` unless `request` carries the token.
     func authorize(_ request: Request) throws {
         guard accepts(request.headers) else {
-            throw APIError(.unauthorized, type: "Unauthorized",
-                           message: "deploying, rolling back and deleting functions require the header Authorization: Bearer <deploy token>",
-                           headers: [.wwwAuthenticate: "Bearer"])
+            throw APIError(
+                .unauthorized, type: "Unauthorized",
+                message: "deploying, rolling back and deleting functions require the header Authorization: Bearer <deploy token>",
+                headers: [.wwwAuthenticate: "Bearer"])
         }
     }
 }

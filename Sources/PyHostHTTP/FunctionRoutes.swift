@@ -124,8 +124,9 @@ struct FunctionRoutes<Context: RequestContext> {
         await host.recordPoolMetrics()
         var body = ByteBuffer()
         body.writeBytes(metrics.emitToBuffer())
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                        body: ResponseBody(byteBuffer: body))
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: body))
     }
 
     @Sendable func openAPI(_ request: Request, context: Context) async throws -> Response {

@@ -6,45 +6,54 @@ extension HostError {
     public var apiError: APIError {
         switch self {
         case .invalidName(let name):
-            return APIError(.badRequest, type: "InvalidName",
-                            message: "function name \"\(name)\" must match ^[a-z][a-z0-9_-]{0,62}$")
+            return APIError(
+                .badRequest, type: "InvalidName",
+                message: "function name \"\(name)\" must match ^[a-z][a-z0-9_-]{0,62}$")
         case .invalidParameter(let name, let reason):
-            return APIError(.badRequest, type: "InvalidParameter", message: "query parameter \"\(name)\": \(reason)",
-                            fields: ["parameter": .string(name)])
+            return APIError(
+                .badRequest, type: "InvalidParameter", message: "query parameter \"\(name)\": \(reason)",
+                fields: ["parameter": .string(name)])
         case .emptySource:
             return APIError(.badRequest, type: "EmptySource", message: "the request body must be the module's Python source")
         case .invalidUTF8Source:
             return APIError(.badRequest, type: "InvalidUTF8", message: "the module's source is not valid UTF-8")
         case .sourceTooLarge(let limit):
-            return APIError(.contentTooLarge, type: "SourceTooLarge",
-                            message: "a module's source may be at most \(limit) bytes", fields: ["limit": .int(limit)])
+            return APIError(
+                .contentTooLarge, type: "SourceTooLarge",
+                message: "a module's source may be at most \(limit) bytes", fields: ["limit": .int(limit)])
         case .requestTooLarge(let limit):
-            return APIError(.contentTooLarge, type: "RequestTooLarge",
-                            message: "a request body may be at most \(limit) bytes", fields: ["limit": .int(limit)])
+            return APIError(
+                .contentTooLarge, type: "RequestTooLarge",
+                message: "a request body may be at most \(limit) bytes", fields: ["limit": .int(limit)])
         case .functionNotFound(let name):
             return APIError(.notFound, type: "FunctionNotFound", message: "no function is named \"\(name)\"")
         case .versionNotFound(let name, let version):
-            return APIError(.notFound, type: "VersionNotFound", message: "\(name) has no version \(version)",
-                            fields: ["version": .int(version)])
+            return APIError(
+                .notFound, type: "VersionNotFound", message: "\(name) has no version \(version)",
+                fields: ["version": .int(version)])
         case .workerDied(let how):
             return APIError(.badGateway, type: "WorkerDied", message: how)
         case .sandboxViolation(let syscall):
-            return APIError(.badGateway, type: "SandboxViolation",
-                            message: "the worker called \(syscall), which the sandbox forbids; it was stopped",
-                            fields: ["syscall": .string(syscall)])
+            return APIError(
+                .badGateway, type: "SandboxViolation",
+                message: "the worker called \(syscall), which the sandbox forbids; it was stopped",
+                fields: ["syscall": .string(syscall)])
         case .importCrashed(let how):
             return APIError(.unprocessableContent, type: "ImportCrashed", message: "importing the module ended its worker: \(how)")
         case .deadlineExceeded(let seconds):
-            return APIError(.gatewayTimeout, type: "DeadlineExceeded",
-                            message: "the call did not finish within \(seconds.formatted()) s; its worker was stopped",
-                            fields: ["timeout_seconds": .string(seconds.formatted())])
+            return APIError(
+                .gatewayTimeout, type: "DeadlineExceeded",
+                message: "the call did not finish within \(seconds.formatted()) s; its worker was stopped",
+                fields: ["timeout_seconds": .string(seconds.formatted())])
         case .saturated(let retryAfter):
-            return APIError(.serviceUnavailable, type: "Saturated",
-                            message: "every worker of this function is busy and its queue is full; retry later",
-                            headers: [.retryAfter: String(retryAfter)])
+            return APIError(
+                .serviceUnavailable, type: "Saturated",
+                message: "every worker of this function is busy and its queue is full; retry later",
+                headers: [.retryAfter: String(retryAfter)])
         case .zygoteUnavailable(let reason):
-            return APIError(.serviceUnavailable, type: "ZygoteUnavailable", message: reason,
-                            headers: [.retryAfter: "1"])
+            return APIError(
+                .serviceUnavailable, type: "ZygoteUnavailable", message: reason,
+                headers: [.retryAfter: "1"])
         case .protocolViolation(let detail):
             return APIError(.badGateway, type: "ProtocolViolation", message: detail)
         }

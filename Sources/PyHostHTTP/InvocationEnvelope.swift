@@ -39,7 +39,8 @@ enum InvocationEnvelope {
             result.writeBytes(inner)
         }
         let logs = invocation.logs.map { String(buffer: $0) } ?? ""
-        let tail = try JSONSerialization.data(withJSONObject: ["logs": logs, "invocation_id": invocation.id, "version": invocation.version] as [String: Any])
+        let tail = try JSONSerialization.data(
+            withJSONObject: ["logs": logs, "invocation_id": invocation.id, "version": invocation.version] as [String: Any])
         result.writeString(",")
         result.writeBytes(tail.dropFirst())
         return .json(status: status, body: result, headers: headers)
@@ -64,7 +65,8 @@ extension InvocationRecord {
     }
 
     init(_ failure: InvocationFailure, status: Int) {
-        self.init(id: failure.id, version: failure.version, startedAt: failure.startedAt,
-                  milliseconds: failure.milliseconds, status: status, logs: "")
+        self.init(
+            id: failure.id, version: failure.version, startedAt: failure.startedAt,
+            milliseconds: failure.milliseconds, status: status, logs: "")
     }
 }

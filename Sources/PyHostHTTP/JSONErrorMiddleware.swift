@@ -13,8 +13,10 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 return try Self.apiError(for: error).response(from: request, context: context)
             }
             let names = allowed.map(\.rawValue).joined(separator: ", ")
-            return try APIError(.methodNotAllowed, type: "MethodNotAllowed", message: "\(request.uri.path) accepts \(names)",
-                                headers: [.allow: names]).response(from: request, context: context)
+            return try APIError(
+                .methodNotAllowed, type: "MethodNotAllowed", message: "\(request.uri.path) accepts \(names)",
+                headers: [.allow: names]
+            ).response(from: request, context: context)
         } catch {
             let apiError = Self.apiError(for: error)
             if apiError.status == .internalServerError {
@@ -46,8 +48,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as HostError:
             return error.apiError
         case let error as HTTPError:
-            return APIError(error.status, type: error.status.reasonPhrase.replacingOccurrences(of: " ", with: ""),
-                            message: error.body ?? error.status.reasonPhrase)
+            return APIError(
+                error.status, type: error.status.reasonPhrase.replacingOccurrences(of: " ", with: ""),
+                message: error.body ?? error.status.reasonPhrase)
         default:
             return APIError(.internalServerError, type: "InternalError", message: "the server failed: \(error)")
         }

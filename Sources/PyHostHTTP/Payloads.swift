@@ -117,8 +117,9 @@ struct HealthPayload: Encodable {
     init(_ health: FunctionHost.Health) {
         python = health.python
         pandas = health.pandas
-        workers = Workers(live: health.workers.live, idle: health.workers.idle, busy: health.workers.busy,
-                          waiting_calls: health.workers.waiting, spare: health.spareWorkers)
+        workers = Workers(
+            live: health.workers.live, idle: health.workers.idle, busy: health.workers.busy,
+            waiting_calls: health.workers.waiting, spare: health.spareWorkers)
         sandbox_layers = health.sandboxLayers
         missing_sandbox_layers = health.allLayers.filter { !health.sandboxLayers.contains($0) }
         status = !health.zygoteRunning ? "degraded" : missing_sandbox_layers.isEmpty ? "ok" : "weaker_sandbox"

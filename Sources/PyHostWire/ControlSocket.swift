@@ -2,7 +2,7 @@ import CPyHostShims
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One end of the server–zygote SOCK_SEQPACKET pair: JSON messages, optionally with descriptors.

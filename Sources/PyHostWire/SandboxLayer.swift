@@ -21,7 +21,8 @@ public enum SandboxLayer: String, CaseIterable, Codable, Sendable {
     public var remedy: String {
         switch self {
         case .userNamespace:
-            return "enable user namespaces (sysctl -w user.max_user_namespaces=15000; on Debian kernels also kernel.unprivileged_userns_clone=1) and run pyhost as root"
+            return
+                "enable user namespaces (sysctl -w user.max_user_namespaces=15000; on Debian kernels also kernel.unprivileged_userns_clone=1) and run pyhost as root"
         case .mountNamespace, .readOnlyRoot, .privateTmp, .networkNamespace, .ipcNamespace, .utsNamespace, .pidNamespace:
             return "run on Linux 5.3 or later with namespaces enabled (CONFIG_NAMESPACES), outside a container that forbids unshare"
         case .unprivilegedIdentity:

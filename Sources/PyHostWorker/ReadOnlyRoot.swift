@@ -2,7 +2,7 @@ import CPyHostShims
 import PyHostWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The file system a worker sees: the system's programs and libraries read-only, a few device

@@ -1,7 +1,7 @@
 import PyHostWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// setrlimit for each of a worker's limits, soft and hard alike so the handler cannot raise them.

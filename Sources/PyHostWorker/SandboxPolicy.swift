@@ -2,7 +2,7 @@ import CPyHostShims
 import PyHostWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The seccomp filter a worker installs last, after every other confinement step: a default-deny

@@ -2,7 +2,7 @@ import CPyHostShims
 import PyHostWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The forked child's side: confine the process, then hand the channel to the Python runtime.
@@ -46,8 +46,9 @@ enum WorkerProcess {
             // bounded, and invisible to every other worker. Mounting needs the namespace's root,
             // so this comes before the identity drop.
             try ReadOnlyRoot.mountCall("proc", "/proc", "proc", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC))
-            try ReadOnlyRoot.mountCall("tmpfs", "/tmp", "tmpfs", UInt(MS_NOSUID | MS_NODEV),
-                                       "size=\(setup.limits.fileBytes),mode=1777")
+            try ReadOnlyRoot.mountCall(
+                "tmpfs", "/tmp", "tmpfs", UInt(MS_NOSUID | MS_NODEV),
+                "size=\(setup.limits.fileBytes),mode=1777")
         }
         // Drop identity: from uid 0 of the namespace to an unprivileged uid, which clears every
         // capability (setresuid from 0 to non-zero, without keepcaps).

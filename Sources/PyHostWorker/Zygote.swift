@@ -3,7 +3,7 @@ import Foundation
 import PyHostWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The single-threaded process that holds a warm interpreter with pandas imported and forks workers.
@@ -67,7 +67,9 @@ public enum Zygote {
         }
         var message = [CChar](repeating: 0, count: 512)
         guard pyhost_python_initialize("/usr/bin/python3", &message, message.count) == 0 else {
-            throw StartError(description: "Python did not start: \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+            throw StartError(
+                description:
+                    "Python did not start: \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
         }
         let escaped = runtimeDirectory.replacingOccurrences(of: "\\", with: "\\\\")
             .replacingOccurrences(of: "'", with: "\\'")

@@ -2,7 +2,7 @@ import CPyHostShims
 import PyHostWire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The namespaces the zygote enters once, so that every worker it forks starts inside them, and
@@ -29,8 +29,10 @@ struct ZygoteConfinement {
         var confinement = ZygoteConfinement()
         try confinement.enterUserNamespace(control: control)
         let userNamespace = confinement.active.contains(.userNamespace)
-        for (flag, layer) in [(PYHOST_CLONE_NEWNS, SandboxLayer.mountNamespace), (PYHOST_CLONE_NEWNET, .networkNamespace),
-                              (PYHOST_CLONE_NEWIPC, .ipcNamespace), (PYHOST_CLONE_NEWUTS, .utsNamespace)] {
+        for (flag, layer) in [
+            (PYHOST_CLONE_NEWNS, SandboxLayer.mountNamespace), (PYHOST_CLONE_NEWNET, .networkNamespace),
+            (PYHOST_CLONE_NEWIPC, .ipcNamespace), (PYHOST_CLONE_NEWUTS, .utsNamespace),
+        ] {
             confinement.attempt(layer) { try systemCall("unshare(\(layer.rawValue))") { pyhost_unshare(Int32(flag)) } }
         }
         if confinement.active.contains(.mountNamespace) {
@@ -79,7 +81,9 @@ struct ZygoteConfinement {
 
     private mutating func probeWorkerNamespaces() {
         var flags: UInt = 0
-        for (flag, layer) in [(PYHOST_CLONE_NEWPID, SandboxLayer.pidNamespace), (PYHOST_CLONE_NEWNS, .privateTmp), (PYHOST_CLONE_NEWIPC, nil)] {
+        for (flag, layer) in [
+            (PYHOST_CLONE_NEWPID, SandboxLayer.pidNamespace), (PYHOST_CLONE_NEWNS, .privateTmp), (PYHOST_CLONE_NEWIPC, nil),
+        ] {
             if layer == .privateTmp && !active.contains(.mountNamespace) {
                 record(.privateTmp, "no mount namespace")
                 continue

@@ -8,7 +8,8 @@ import Testing
     let start = ContinuousClock.now
 
     func makeState(perFunction: Int = 2, total: Int = 8, queueDepth: Int = 4) -> PoolState {
-        var state = PoolState(limits: PoolLimits(perFunction: perFunction, total: total, queueDepth: queueDepth, idleTimeout: .seconds(600)))
+        var state = PoolState(
+            limits: PoolLimits(perFunction: perFunction, total: total, queueDepth: queueDepth, idleTimeout: .seconds(600)))
         _ = state.makeCurrent(name: "hello", version: 1)
         _ = state.makeCurrent(name: "sales", version: 1)
         return state

@@ -15,8 +15,10 @@ import Testing
         #expect(!token.accepts(value.isEmpty ? [:] : [.authorization: value]))
     }
 
-    @Test(arguments: [("127.0.0.1", true), ("127.1.2.3", true), ("localhost", true), ("::1", true),
-                      ("0.0.0.0", false), ("::", false), ("192.168.1.10", false), ("example.com", false)])
+    @Test(arguments: [
+        ("127.0.0.1", true), ("127.1.2.3", true), ("localhost", true), ("::1", true),
+        ("0.0.0.0", false), ("::", false), ("192.168.1.10", false), ("example.com", false),
+    ])
     func loopbackAddresses(address: String, loopback: Bool) {
         #expect(PyHostServer.isLoopback(address) == loopback)
     }

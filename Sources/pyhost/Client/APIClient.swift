@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// A small HTTP client for the pyhost API.
@@ -38,8 +38,10 @@ struct APIClient {
         var description: String { "cannot reach pyhost at \(base): \(reason)" }
     }
 
-    func send(_ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",
-              authorized: Bool = false) async throws -> Reply {
+    func send(
+        _ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",
+        authorized: Bool = false
+    ) async throws -> Reply {
         guard let url = URL(string: base + path) else { throw Unreachable(base: base, reason: "not a URL") }
         var request = URLRequest(url: url)
         request.httpMethod = method

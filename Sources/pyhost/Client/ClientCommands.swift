@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 
 /// Runs a client command body, mapping failures to the documented exit codes.
-func runClient(_ options: ClientOptions, _ body: (APIClient) async throws -> APIClient.Reply, readable: (APIClient.Reply) -> String) async throws {
+func runClient(_ options: ClientOptions, _ body: (APIClient) async throws -> APIClient.Reply, readable: (APIClient.Reply) -> String)
+    async throws
+{
     let reply: APIClient.Reply
     do {
         reply = try await body(options.client)
@@ -41,7 +43,8 @@ struct DeployCommand: AsyncParsableCommand {
         if let concurrency { query.append("concurrency=\(concurrency)") }
         if let minWarm { query.append("min_warm=\(minWarm)") }
         let path = "/functions/\(name)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
-        try await runClient(options, { try await $0.send("POST", path, body: source, contentType: "text/plain", authorized: true) }) { reply in
+        try await runClient(options, { try await $0.send("POST", path, body: source, contentType: "text/plain", authorized: true) }) {
+            reply in
             let body = reply.json as? [String: Any] ?? [:]
             return "deployed \(name) version \(body["version"] ?? "?") (sha256 \(body["sha256"] ?? "?"))\n"
                 + "invoke: pyhost invoke \(name) '{…}'  or  POST \(options.client.base)\(body["invoke_url"] ?? "")"
@@ -63,7 +66,9 @@ struct InvokeCommand: AsyncParsableCommand {
         let path = (version.map { "/functions/\(name)/versions/\($0)/invoke" } ?? "/functions/\(name)/invoke") + (logs ? "?logs=true" : "")
         try await runClient(options, { try await $0.send("POST", path, body: body) }) { reply in
             guard logs, let envelope = reply.json as? [String: Any] else { return String(decoding: reply.body, as: UTF8.self) }
-            if let printed = envelope["logs"] as? String, !printed.isEmpty { printError(printed.hasSuffix("\n") ? String(printed.dropLast()) : printed) }
+            if let printed = envelope["logs"] as? String, !printed.isEmpty {
+                printError(printed.hasSuffix("\n") ? String(printed.dropLast()) : printed)
+            }
             let result = envelope["result"] ?? NSNull()
             let data = (try? JSONSerialization.data(withJSONObject: result, options: [.fragmentsAllowed, .sortedKeys])) ?? Data()
             return String(decoding: data, as: UTF8.self)
@@ -86,7 +91,8 @@ struct ListCommand: AsyncParsableCommand {
 }
 
 struct LogsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Show a function's recent invocations and what they printed.")
+    static let configuration = CommandConfiguration(
+        commandName: "logs", abstract: "Show a function's recent invocations and what they printed.")
     @Argument(help: "The function's name.") var name: String
     @OptionGroup var options: ClientOptions
 
@@ -95,7 +101,8 @@ struct LogsCommand: AsyncParsableCommand {
             let invocations = (reply.json as? [String: Any])?["invocations"] as? [[String: Any]] ?? []
             guard !invocations.isEmpty else { return "no invocations of \(name) yet" }
             return invocations.map { entry in
-                let head = "\(entry["started_at"] ?? "") \(entry["invocation_id"] ?? "") v\(entry["version"] ?? "") "
+                let head =
+                    "\(entry["started_at"] ?? "") \(entry["invocation_id"] ?? "") v\(entry["version"] ?? "") "
                     + "\(entry["status"] ?? "") \(entry["milliseconds"] ?? "") ms"
                 let logs = (entry["logs"] as? String ?? "").split(separator: "\n", omittingEmptySubsequences: false)
                     .filter { !$0.isEmpty }.map { "    \($0)" }
@@ -112,7 +119,8 @@ struct RollbackCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        try await runClient(options, { try await $0.send("POST", "/functions/\(name)/rollback?version=\(version)", authorized: true) }) { _ in
+        try await runClient(options, { try await $0.send("POST", "/functions/\(name)/rollback?version=\(version)", authorized: true) }) {
+            _ in
             "\(name) now serves version \(version)"
         }
     }
