@@ -204,6 +204,12 @@ def measure_pyhost(server, duration, cold_runs):
         results["latency"][name] = load(url, body, 1, duration)
         results["throughput"][name] = {c: load(url, body, c, duration)["rps"] for c in (1, 8, 32)}
 
+    # What the sandbox costs a call: its layers are set up per worker, and a warm call makes two
+    # syscalls in the worker (read, write), each of which the seccomp filter evaluates.
+    server.deploy("syscall-cost", SYSCALL_COST)
+    results["sandboxed_syscall_ns"] = statistics.median(
+        json.loads(server.invoke("syscall-cost", {})[2]) for _ in range(5))
+
     hello_source = HANDLERS["hello"][0].read_text()
     deploy_to_response = []
     for run in range(cold_runs):
@@ -241,6 +247,22 @@ def measure_pyhost(server, duration, cold_runs):
 
 
 # ---------------------------------------------------------------- peers
+
+SYSCALL_COST = """
+import os, time
+def handle(request):
+    started = time.perf_counter_ns()
+    for _ in range(200_000):
+        os.getppid()
+    return (time.perf_counter_ns() - started) / 200_000
+"""
+
+
+def unsandboxed_syscall_ns():
+    namespace = {}
+    exec(SYSCALL_COST, namespace)
+    return statistics.median(namespace["handle"](None) for _ in range(5))
+
 
 HARNESS = """
 import importlib.util, json, sys
@@ -420,6 +442,8 @@ def report(r):
                 floor and name == "hello" and c == 32 and floor["rps32"] or None)
     row("deploy → first response p50 (ms)", pyhost["deploy_to_first_response_ms"],
         bare_value=bare and bare["hello"]["p50"] / 1000, boxed_value=boxed and boxed["hello"]["p50"] / 1000)
+    row("a syscall (getppid) in a sandboxed worker (ns)", pyhost["sandboxed_syscall_ns"],
+        inproc_value=r["unsandboxed_syscall_ns"])
     if "new_worker_call_ms" in pyhost:
         row("call needing a new worker p50 (ms)", pyhost["new_worker_call_ms"],
             bare_value=bare and bare["hello"]["p50"] / 1000, boxed_value=boxed and boxed["hello"]["p50"] / 1000)
@@ -503,6 +527,7 @@ def main():
     results["gunicorn"] = gunicorn(duration)
     results["floor"] = network_floor(duration)
     results["in_process"] = in_process(2000)
+    results["unsandboxed_syscall_ns"] = unsandboxed_syscall_ns()
     results["process_per_call"] = process_per_call(arguments.process_runs, sandboxed=False)
     results["bwrap_per_call"] = process_per_call(arguments.process_runs, sandboxed=True)
 
