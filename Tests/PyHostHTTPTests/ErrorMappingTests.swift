@@ -56,13 +56,15 @@ import Testing
 @Suite struct AllowedMethodsTests {
     @Test(arguments: [
         ("/functions", ["GET"]), ("/functions/hello", ["GET", "POST", "DELETE"]), ("/functions/hello/invoke", ["POST"]),
-        ("/healthz", ["GET"]), ("/openapi.json", ["GET"]),
+        ("/healthz", ["GET"]), ("/openapi.json", ["GET"]), ("/metrics", ["GET"]), ("/", ["GET"]),
+        ("/functions/hello/versions", ["GET"]), ("/functions/hello/logs", ["GET"]), ("/functions/hello/rollback", ["POST"]),
+        ("/functions/hello/versions/2/invoke", ["POST"]),
     ])
     func knownPaths(path: String, methods: [String]) {
         #expect(JSONErrorMiddleware<BasicRequestContext>.allowedMethods(for: path)?.map(\.rawValue) == methods)
     }
 
-    @Test(arguments: ["/", "/nothing", "/functions/a/b/c", "/functions/hello/other", "/healthz/x"])
+    @Test(arguments: ["/nothing", "/functions/a/b/c", "/functions/hello/other", "/healthz/x", "/functions/a/versions/2/other"])
     func unknownPaths(path: String) {
         #expect(JSONErrorMiddleware<BasicRequestContext>.allowedMethods(for: path) == nil)
     }
