@@ -74,7 +74,7 @@ struct FunctionRoutes<Context: RequestContext> {
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        try .json(FunctionListPayload(functions: host.functions().map(FunctionSummaryPayload.init)))
+        try .json(FunctionListPayload(functions: host.functions().map(FunctionPayload.init)))
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {

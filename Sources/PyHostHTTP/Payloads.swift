@@ -58,22 +58,8 @@ struct InvocationListPayload: Encodable {
     let invocations: [InvocationPayload]
 }
 
-struct FunctionSummaryPayload: Encodable {
-    let name: String
-    let version: Int
-    let created_at: String
-    let invoke_url: String
-
-    init(_ function: FunctionVersion) {
-        name = function.name
-        version = function.version
-        created_at = function.createdAt.iso8601
-        invoke_url = "/functions/\(function.name)/invoke"
-    }
-}
-
 struct FunctionListPayload: Encodable {
-    let functions: [FunctionSummaryPayload]
+    let functions: [FunctionPayload]
 }
 
 struct FunctionDetailPayload: Encodable {

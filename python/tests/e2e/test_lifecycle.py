@@ -4,6 +4,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from server import Server, pid_alive
 
 HELLO_V1 = "def handle(request):\n    return 'v1'\n"
@@ -82,23 +84,15 @@ def test_functions_survive_a_restart(tmp_path):
         assert second.stop() == 0
 
 
-def test_sigterm_stops_cleanly_leaving_no_process(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_a_stop_signal_stops_cleanly_leaving_no_process(tmp_path, stop_signal):
     server = Server(tmp_path)
     server.deploy("one", WHOAMI)
     server.deploy("two", WHOAMI)
     server.invoke("one", {})
     children = server.descendants()
     assert len(children) >= 3, "the zygote and two workers"
-    assert server.stop(signal.SIGTERM) == 0
-    time.sleep(0.2)
-    assert [pid for pid in children if pid_alive(pid)] == []
-
-
-def test_sigint_stops_cleanly_too(tmp_path):
-    server = Server(tmp_path)
-    server.deploy("one", WHOAMI)
-    children = server.descendants()
-    assert server.stop(signal.SIGINT) == 0
+    assert server.stop(stop_signal) == 0
     time.sleep(0.2)
     assert [pid for pid in children if pid_alive(pid)] == []
 
