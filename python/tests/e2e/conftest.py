@@ -5,7 +5,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-from server import Server  # noqa: E402
+from server import DEPLOY_TOKEN, Server  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,3 +29,11 @@ def start_server(tmp_path):
     yield start
     for instance in started:
         instance.stop()
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    """A server shared by a test module that requires DEPLOY_TOKEN to deploy, roll back and delete."""
+    instance = Server(tmp_path_factory.mktemp("guarded"), "--deploy-token", DEPLOY_TOKEN)
+    yield instance
+    assert instance.stop() == 0

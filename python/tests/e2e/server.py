@@ -13,6 +13,8 @@ import urllib.request
 REPO = pathlib.Path(__file__).resolve().parents[3]
 BINARY = pathlib.Path(os.environ.get("PYHOST_BIN", REPO / ".build" / "debug" / "pyhost"))
 EXAMPLES = REPO / "python" / "examples"
+# The token of the `guarded` fixture's server.
+DEPLOY_TOKEN = "s3cret-deploy-token"
 
 
 def free_port():

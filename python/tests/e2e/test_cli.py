@@ -6,16 +6,7 @@ import subprocess
 
 import pytest
 
-from server import BINARY, EXAMPLES, Server
-
-TOKEN = "cli-token"
-
-
-@pytest.fixture(scope="module")
-def cli_server(tmp_path_factory):
-    instance = Server(tmp_path_factory.mktemp("cli"), "--deploy-token", TOKEN)
-    yield instance
-    assert instance.stop() == 0
+from server import BINARY, DEPLOY_TOKEN as TOKEN, EXAMPLES
 
 
 def pyhost(server, *arguments, token=TOKEN, stdin=None):
@@ -25,41 +16,41 @@ def pyhost(server, *arguments, token=TOKEN, stdin=None):
     return subprocess.run([str(BINARY), *arguments], capture_output=True, text=True, env=environment, input=stdin, timeout=60)
 
 
-def test_the_walk_through(cli_server, tmp_path):
-    deployed = pyhost(cli_server, "deploy", "greeter", str(EXAMPLES / "hello.py"))
+def test_the_walk_through(guarded, tmp_path):
+    deployed = pyhost(guarded, "deploy", "greeter", str(EXAMPLES / "hello.py"))
     assert deployed.returncode == 0, deployed.stderr
     assert deployed.stdout.startswith("deployed greeter version 1")
 
-    invoked = pyhost(cli_server, "invoke", "greeter", '{"name": "Hugues"}')
+    invoked = pyhost(guarded, "invoke", "greeter", '{"name": "Hugues"}')
     assert (invoked.returncode, invoked.stdout.strip()) == (0, '{"message":"Hello Hugues"}')
 
     chatty = tmp_path / "chatty.py"
     chatty.write_text("def handle(request):\n    print('handling', request['name'])\n    return {'message': 'Hi ' + request['name']}\n")
-    assert pyhost(cli_server, "deploy", "greeter", str(chatty), "--timeout", "5").returncode == 0
-    with_logs = pyhost(cli_server, "invoke", "greeter", "-", "--logs", stdin='{"name": "Ada"}')
+    assert pyhost(guarded, "deploy", "greeter", str(chatty), "--timeout", "5").returncode == 0
+    with_logs = pyhost(guarded, "invoke", "greeter", "-", "--logs", stdin='{"name": "Ada"}')
     assert with_logs.stdout.strip() == '{"message":"Hi Ada"}'
     assert with_logs.stderr.strip() == "handling Ada"
 
-    logs = pyhost(cli_server, "logs", "greeter")
+    logs = pyhost(guarded, "logs", "greeter")
     assert logs.returncode == 0
     assert "    handling Ada" in logs.stdout and " v2 200 " in logs.stdout
 
-    listed = pyhost(cli_server, "list")
+    listed = pyhost(guarded, "list")
     assert listed.stdout.splitlines()[0].split() == ["NAME", "VERSION", "CREATED"]
     assert any(line.split()[:2] == ["greeter", "2"] for line in listed.stdout.splitlines())
 
-    rolled = pyhost(cli_server, "rollback", "greeter", "1")
+    rolled = pyhost(guarded, "rollback", "greeter", "1")
     assert (rolled.returncode, rolled.stdout.strip()) == (0, "greeter now serves version 1")
-    assert pyhost(cli_server, "invoke", "greeter", '{"name": "Hugues"}').stdout.strip() == '{"message":"Hello Hugues"}'
+    assert pyhost(guarded, "invoke", "greeter", '{"name": "Hugues"}').stdout.strip() == '{"message":"Hello Hugues"}'
 
-    assert pyhost(cli_server, "delete", "greeter").stdout.strip() == "deleted greeter"
+    assert pyhost(guarded, "delete", "greeter").stdout.strip() == "deleted greeter"
 
 
-def test_json_output_is_the_servers(cli_server):
-    pyhost(cli_server, "deploy", "as-json", str(EXAMPLES / "hello.py"))
-    listed = pyhost(cli_server, "list", "--json")
+def test_json_output_is_the_servers(guarded):
+    pyhost(guarded, "deploy", "as-json", str(EXAMPLES / "hello.py"))
+    listed = pyhost(guarded, "list", "--json")
     assert "as-json" in [f["name"] for f in json.loads(listed.stdout)["functions"]]
-    shown = pyhost(cli_server, "invoke", "as-json", "null", "--json")
+    shown = pyhost(guarded, "invoke", "as-json", "null", "--json")
     assert json.loads(shown.stdout) == {"message": "Hello world"}
 
 
@@ -68,18 +59,18 @@ def test_json_output_is_the_servers(cli_server):
     (["deploy", "no-token", "python/examples/hello.py"], None, 1, "Unauthorized"),
     (["rollback", "missing-fn", "1"], TOKEN, 1, "FunctionNotFound"),
 ])
-def test_errors_exit_1_with_the_servers_message(cli_server, arguments, token, code, message):
+def test_errors_exit_1_with_the_servers_message(guarded, arguments, token, code, message):
     if arguments[0] == "deploy":
         arguments = [arguments[0], arguments[1], str(EXAMPLES / "hello.py")]
-    result = pyhost(cli_server, *arguments, token=token)
+    result = pyhost(guarded, *arguments, token=token)
     assert result.returncode == code
     assert message in result.stderr
 
 
-def test_a_syntax_error_names_the_line(cli_server, tmp_path):
+def test_a_syntax_error_names_the_line(guarded, tmp_path):
     broken = tmp_path / "broken.py"
     broken.write_text("def handle(r):\n    return 1 +\n")
-    result = pyhost(cli_server, "deploy", "broken", str(broken))
+    result = pyhost(guarded, "deploy", "broken", str(broken))
     assert result.returncode == 1
     assert "SyntaxError" in result.stderr and "line 2" in result.stderr
 

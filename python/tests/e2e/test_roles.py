@@ -3,17 +3,9 @@ honest degradation: a host that cannot provide a layer is refused unless weaker 
 
 import pytest
 
-from server import Server, run_to_exit
+from server import DEPLOY_TOKEN as TOKEN, Server, run_to_exit
 
-TOKEN = "s3cret-deploy-token"
 HELLO = "def handle(request):\n    return 'hello'\n"
-
-
-@pytest.fixture(scope="module")
-def guarded(tmp_path_factory):
-    instance = Server(tmp_path_factory.mktemp("guarded"), "--deploy-token", TOKEN)
-    yield instance
-    assert instance.stop() == 0
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer "])
