@@ -32,6 +32,8 @@ PYTHON_DIR = pathlib.Path(__file__).resolve().parent
 REPO = PYTHON_DIR.parent
 sys.path.insert(0, str(PYTHON_DIR))
 EXAMPLES = PYTHON_DIR / "examples"
+
+import proctree  # noqa: E402
 SYSTEM_PYTHON = "/usr/bin/python3"
 THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
@@ -141,16 +143,6 @@ def pss_kib(pid):
     return int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1))
 
 
-def children(pid):
-    found = []
-    for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return found
-
-
 # ---------------------------------------------------------------- pyhost
 
 class Pyhost:
@@ -238,7 +230,7 @@ def measure_pyhost(server, duration, cold_runs):
             assert status == 200
         results["new_worker_call_ms"] = statistics.median(new_worker)
 
-        zygote = children(server.process.pid)[0]
+        zygote = proctree.children(server.process.pid)[0]
         worker_pids = {int(server.invoke(f"bench-{name}", payload)[1]["Pyhost-Worker"])
                        for name, (_, payload) in HANDLERS.items()}
         results["pss_zygote_mib"] = pss_kib(zygote) / 1024

@@ -6,11 +6,16 @@ import pathlib
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "python"))
+
+import proctree  # noqa: E402
+
 BINARY = pathlib.Path(os.environ.get("PYHOST_BIN", REPO / ".build" / "debug" / "pyhost"))
 EXAMPLES = REPO / "python" / "examples"
 # The token of the `guarded` fixture's server.
@@ -97,18 +102,7 @@ class Server:
 
     def descendants(self):
         """Pids of every process under the server (the zygote and its workers)."""
-        found, frontier = [], [self.process.pid]
-        while frontier:
-            pid = frontier.pop()
-            for task in pathlib.Path(f"/proc/{pid}/task").glob("*"):
-                try:
-                    children = (task / "children").read_text().split()
-                except OSError:
-                    continue
-                for child in map(int, children):
-                    found.append(child)
-                    frontier.append(child)
-        return found
+        return proctree.descendants(self.process.pid)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.process.poll() is None:

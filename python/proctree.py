@@ -1,0 +1,29 @@
+"""A process's children and descendants, read from /proc, for the tests, the benchmark and the soak."""
+
+import os
+
+
+def children(pid):
+    """Pids of `pid`'s children, over all its threads; none if it has just exited."""
+    found = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as listing:
+                found += [int(child) for child in listing.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def descendants(pid):
+    """Pids of every process under `pid`, parents before their children."""
+    found, frontier = [], [pid]
+    while frontier:
+        below = children(frontier.pop(0))
+        found += below
+        frontier += below
+    return found
