@@ -44,8 +44,10 @@ extension FunctionHost {
             throw HostError.importCrashed("version \(version) no longer loads")
         }
         do {
+            // Inside the lock, the version must still be the row that was loaded: the function may
+            // have been deleted and deployed again meanwhile, numbering its versions anew.
             try await switching.withLock {
-                guard try await registry.serve(name: name, version: version) != nil else {
+                guard try await registry.serve(target.key) else {
                     throw HostError.versionNotFound(name: name, version: version)
                 }
                 await switchTo(target, worker: worker)

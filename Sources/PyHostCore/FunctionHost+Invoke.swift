@@ -49,22 +49,15 @@ extension FunctionHost {
         }
         let timeout = function.timeoutSeconds.map { Duration.milliseconds(Int64($0 * 1000)) } ?? configuration.timeout
         let deadline = ContinuousClock.now + timeout
-        let worker = try await pool.acquire(function.key, deadline: deadline, timeout: timeout)
-        let reply: WorkerReply
-        do {
-            reply = try await worker.exchange(Frame(kind: .invoke, payload: body), timeout: deadline - .now)
-        } catch WorkerChannelError.deadlineExceeded {
-            // The 504 goes out now; the worker gets its grace period in the background, and a
-            // spare replaces it.
-            worker.stop(grace: configuration.terminationGrace)
-            await pool.release(worker, healthy: false)
-            HostMetrics.workerDeath(cause: "deadline")
-            throw HostError.deadlineExceeded(seconds: timeout.seconds)
-        } catch {
-            await pool.release(worker, healthy: false)
-            let end = await worker.describeEnd()
-            HostMetrics.workerDeath(cause: end.cause)
-            throw HostError.workerDied(end.explanation)
+        var (worker, reply) = try await exchange(function, Frame(kind: .invoke, payload: body), deadline: deadline, timeout: timeout)
+        if reply == nil {
+            // The worker had ended before the frame reached it: no user code ran, so one other
+            // worker may take the call.
+            (worker, reply) = try await exchange(function, Frame(kind: .invoke, payload: body), deadline: deadline, timeout: timeout)
+        }
+        guard let reply else {
+            HostMetrics.workerDeath(cause: "unknown")
+            throw HostError.workerDied("the worker ended before the call reached it")
         }
         let outcome: InvocationOutcome
         switch reply.frame.kind {
@@ -81,6 +74,32 @@ extension FunctionHost {
         }
         await pool.release(worker, healthy: true)
         return (outcome, worker.pid, reply.logs)
+    }
+
+    /// Sends `frame` to a worker of `function`. The reply is nil when the worker had already ended
+    /// and the frame never reached it.
+    private func exchange(
+        _ function: FunctionVersion, _ frame: Frame, deadline: ContinuousClock.Instant, timeout: Duration
+    ) async throws -> (WorkerConnection, WorkerReply?) {
+        let worker = try await pool.acquire(function.key, deadline: deadline)
+        do {
+            return (worker, try await worker.exchange(frame, timeout: deadline - .now))
+        } catch WorkerChannelError.notSent {
+            await pool.release(worker, healthy: false)
+            return (worker, nil)
+        } catch WorkerChannelError.deadlineExceeded {
+            // The 504 goes out now; the worker is killed at once (see `terminate`), and a spare
+            // replaces it.
+            worker.terminate()
+            await pool.release(worker, healthy: false)
+            HostMetrics.workerDeath(cause: "deadline")
+            throw HostError.deadlineExceeded(seconds: timeout.seconds)
+        } catch {
+            await pool.release(worker, healthy: false)
+            let end = await worker.describeEnd()
+            HostMetrics.workerDeath(cause: end.cause)
+            throw HostError.workerDied(end.explanation)
+        }
     }
 }
 

@@ -55,10 +55,10 @@ public final class FunctionHost: Sendable {
         self.loader = loader
         let catalog = self.catalog
         self.pool = WorkerPool(limits: configuration.limits, recycling: configuration.recycling, logger: logger) { key in
+            // The key's exact version, or nothing: never a later function's version with the same number.
             let serving = catalog[key.name]
-            guard
-                let function = serving?.version == key.version ? serving : try await registry.version(name: key.name, version: key.version)
-            else { throw HostError.functionNotFound(key.name) }
+            let function = serving?.key == key ? serving : try await registry.version(name: key.name, version: key.version)
+            guard let function, function.key == key else { throw HostError.functionNotFound(key.name) }
             switch try await loader.load(function) {
             case .ready(let worker): return worker
             case .failed(let frame):

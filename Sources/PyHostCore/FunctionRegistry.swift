@@ -26,7 +26,7 @@ public final class FunctionRegistry: Sendable {
                 // Compiling the statements checks the columns, whether or not a row exists.
                 _ = try Row.fetchOne(
                     db,
-                    sql: "SELECT name, version, source, sha256, createdAt, timeoutSeconds, memoryMiB, concurrency, minWarm "
+                    sql: "SELECT name, version, source, sha256, instance, createdAt, timeoutSeconds, memoryMiB, concurrency, minWarm "
                         + "FROM function_versions LIMIT 1")
                 _ = try Row.fetchOne(db, sql: "SELECT name, version FROM serving LIMIT 1")
             }
@@ -66,6 +66,12 @@ public final class FunctionRegistry: Sendable {
             }
             try db.execute(sql: "INSERT INTO serving SELECT name, MAX(version) FROM function_versions GROUP BY name")
         }
+        migrator.registerMigration("v4: an identity per version that a later deploy never reuses") { db in
+            try db.alter(table: FunctionVersion.databaseTableName) { table in
+                table.add(column: "instance", .text).notNull().defaults(to: "")
+            }
+            try db.execute(sql: "UPDATE function_versions SET instance = lower(hex(randomblob(16)))")
+        }
         return migrator
     }
 
@@ -76,6 +82,7 @@ public final class FunctionRegistry: Sendable {
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM function_versions WHERE name = ?", arguments: [name])
             let version = FunctionVersion(
                 name: name, version: (latest ?? 0) + 1, source: source, sha256: digest,
+                instance: UUID().uuidString.lowercased(),
                 createdAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000),
                 timeoutSeconds: settings.timeoutSeconds, memoryMiB: settings.memoryMiB,
                 concurrency: settings.concurrency, minWarm: settings.minWarm)
@@ -85,12 +92,13 @@ public final class FunctionRegistry: Sendable {
         }
     }
 
-    /// Makes an existing version the serving one. Returns it, or nil if there is no such version.
-    public func serve(name: String, version: Int) async throws -> FunctionVersion? {
+    /// Makes `key` the serving version, if it is still stored: a version deleted with its function
+    /// and a later one with the same number are different keys. Returns whether it serves now.
+    public func serve(_ key: FunctionKey) async throws -> Bool {
         try await database.write { db in
-            guard let found = try Self.version(name: name, version: version, in: db) else { return nil }
-            try Self.serve(version, of: name, in: db)
-            return found
+            guard try Self.version(name: key.name, version: key.version, in: db)?.instance == key.instance else { return false }
+            try Self.serve(key.version, of: key.name, in: db)
+            return true
         }
     }
 

@@ -9,6 +9,8 @@ public struct FunctionVersion: Codable, Sendable, Equatable, FetchableRecord, Pe
     public let version: Int
     public let source: String
     public let sha256: String
+    /// Random and never reused (see `FunctionKey.instance`).
+    public let instance: String
     public let createdAt: Date
     /// The invocation deadline; nil means the server's default.
     public let timeoutSeconds: Double?
@@ -19,7 +21,7 @@ public struct FunctionVersion: Codable, Sendable, Equatable, FetchableRecord, Pe
     /// Workers kept loaded even when idle.
     public let minWarm: Int
 
-    public var key: FunctionKey { FunctionKey(name: name, version: version) }
+    public var key: FunctionKey { FunctionKey(name: name, version: version, instance: instance) }
 }
 
 /// The settings a deploy may give a version, validated by the HTTP layer.

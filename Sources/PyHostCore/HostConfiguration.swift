@@ -24,8 +24,6 @@ public struct HostConfiguration: Sendable {
     public var maximumRequestBytes = 6 * 1024 * 1024
     /// The largest result a handler may return, as JSON.
     public var maximumResponseBytes = 6 * 1024 * 1024
-    /// Between SIGTERM and SIGKILL for a worker past its deadline.
-    public var terminationGrace: Duration = .seconds(1)
     /// Invocations kept per function for `GET /functions/{name}/logs`.
     public var logHistory = 100
     /// When workers retire although healthy.

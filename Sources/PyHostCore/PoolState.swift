@@ -1,13 +1,17 @@
 import DequeModule
 
-/// One version of one function: the unit a worker serves.
+/// One stored version of one function: the unit a worker serves.
 public struct FunctionKey: Hashable, Sendable, CustomStringConvertible {
     public let name: String
     public let version: Int
+    /// Random and never reused: after a delete, a function deployed again under the same name
+    /// numbers its versions from 1 again, and only this tells its workers from the deleted ones.
+    public let instance: String
 
-    public init(name: String, version: Int) {
+    public init(name: String, version: Int, instance: String) {
         self.name = name
         self.version = version
+        self.instance = instance
     }
 
     public var description: String { "\(name)@\(version)" }
@@ -15,7 +19,7 @@ public struct FunctionKey: Hashable, Sendable, CustomStringConvertible {
 
 /// The pool's sizes and timings.
 public struct PoolLimits: Sendable, Equatable {
-    /// Workers one function version may have at once.
+    /// Workers one function may have at once, across all its versions.
     public var perFunction: Int
     /// Workers alive across all functions.
     public var total: Int
@@ -34,8 +38,13 @@ public struct PoolLimits: Sendable, Equatable {
 
 /// The pool's decisions, with no I/O and no clock of its own: events in, actions out.
 ///
-/// Workers are pids; waiting calls are tickets. Idle workers are a stack per function (the warmest
+/// Workers are pids; waiting calls are tickets. Idle workers are a stack per version (the warmest
 /// serves next) and the least recently used idle worker anywhere is the first evicted.
+///
+/// Invariants, which `PoolStatePropertyTests` checks after every event of random interleavings:
+/// every worker belongs to exactly one slot; no count is negative; a slot is dropped only when it
+/// has no worker, no start and no waiting call; a deleted version's slot stays as a tombstone
+/// until its starts report, and the workers they bring retire at once.
 struct PoolState {
     typealias Instant = ContinuousClock.Instant
 
@@ -48,31 +57,51 @@ struct PoolState {
         case retire(Int32)
         /// The call waiting on `ticket` cannot be served: a spawn for it failed.
         case fail(ticket: UInt64)
+        /// The call waiting on `ticket` cannot start before its deadline: refuse it now.
+        case shed(ticket: UInt64, retryAfter: Duration)
     }
 
     enum Acquisition: Equatable {
         case use(Int32)
         case wait(ticket: UInt64, actions: [Action])
-        case saturated
+        /// Refused: the queue is full, or the call could not start before its deadline.
+        case saturated(retryAfter: Duration)
+        /// The version was deleted.
+        case gone
     }
 
-    private struct Slot {
+    struct Waiter: Equatable {
+        let ticket: UInt64
+        let deadline: Instant
+    }
+
+    struct Slot {
         var idle: [(worker: Int32, since: Instant)] = []
-        var busy: Set<Int32> = []
+        /// Busy workers, with when their call began.
+        var busy: [Int32: Instant] = [:]
         var starting = 0
-        var waiters: Deque<UInt64> = []
+        var waiters: Deque<Waiter> = []
+        /// The version was deleted: only its pending starts keep the slot.
+        var tombstone = false
+        /// A start failed: workers kept warm are not started again until one succeeds.
+        var startFailed = false
 
         var live: Int { idle.count + busy.count + starting }
         var isEmpty: Bool { live == 0 && waiters.isEmpty }
+    }
 
+    struct Setting: Equatable {
+        var perFunction: Int?
+        var minWarm: Int
     }
 
     let limits: PoolLimits
-    private var slots: [FunctionKey: Slot] = [:]
-    private var owners: [Int32: FunctionKey] = [:]
-    private var current: [String: Int] = [:]
-    /// Per-version settings: a worker limit other than `limits.perFunction`, and workers kept warm.
-    private var settings: [FunctionKey: (perFunction: Int?, minWarm: Int)] = [:]
+    private(set) var slots: [FunctionKey: Slot] = [:]
+    private(set) var owners: [Int32: FunctionKey] = [:]
+    /// The version each function serves, with its settings.
+    private var current: [String: (key: FunctionKey, setting: Setting)] = [:]
+    /// A moving average of how long a call holds a worker, per function.
+    private var serviceTime: [String: Duration] = [:]
     private var nextTicket: UInt64 = 1
 
     init(limits: PoolLimits) {
@@ -83,61 +112,76 @@ struct PoolState {
     var idleCount: Int { slots.values.reduce(0) { $0 + $1.idle.count } }
     var busyCount: Int { slots.values.reduce(0) { $0 + $1.busy.count } }
     var waitingCount: Int { slots.values.reduce(0) { $0 + $1.waiters.count } }
+    /// Every idle worker, with when it became idle.
+    var idleWorkers: [(worker: Int32, since: Instant)] { slots.values.flatMap(\.idle) }
 
-    /// Marks `version` as the one `name` serves, with its settings; the idle workers of its other
-    /// versions retire, and workers start for `minWarm`.
+    /// Marks `key` as the version its function serves, with its settings (nil: the function serves
+    /// nothing); the idle workers of its other versions retire, and workers start for `minWarm`.
     /// `adopting` is the worker that loaded the version (a deploy's or rollback's), which joins first.
     mutating func makeCurrent(
-        name: String, version: Int?, perFunction: Int? = nil, minWarm: Int = 0, adopting: (worker: Int32, now: Instant)? = nil
+        name: String, key: FunctionKey?, perFunction: Int? = nil, minWarm: Int = 0, adopting: (worker: Int32, now: Instant)? = nil
     ) -> [Action] {
-        current[name] = version
-        for key in settings.keys where key.name == name { settings[key] = nil }
-        if let version { settings[FunctionKey(name: name, version: version)] = (perFunction, minWarm) }
+        current[name] = key.map { ($0, Setting(perFunction: perFunction, minWarm: minWarm)) }
         var actions: [Action] = []
-        for key in slots.keys where key.name == name && key.version != version {
-            actions += slots[key]!.idle.map { .retire($0.worker) }
-            for (worker, _) in slots[key]!.idle { owners[worker] = nil }
-            slots[key]!.idle = []
-            prune(key)
+        for other in slots.keys where other.name == name && other != key {
+            actions += retireIdle(of: other)
         }
-        if let version, let (worker, now) = adopting {
-            return actions + adopt(worker, key: FunctionKey(name: name, version: version), now: now)
+        if let key {
+            slots[key]?.startFailed = false
+            if let (worker, now) = adopting { return actions + adopt(worker, key: key, now: now) }
         }
         return actions + pump()
     }
 
-    mutating func acquire(_ key: FunctionKey) -> Acquisition {
+    /// A worker for a call to `key` that must start before `deadline`.
+    mutating func acquire(_ key: FunctionKey, now: Instant, deadline: Instant) -> Acquisition {
         var slot = slots[key] ?? Slot()
+        guard !slot.tombstone else { return .gone }
         if let (worker, _) = slot.idle.popLast() {
-            slot.busy.insert(worker)
+            slot.busy[worker] = now
             slots[key] = slot
             return .use(worker)
         }
-        // Calls that a new worker will serve are not queued; beyond that, at most `queueDepth` wait.
-        let room = max(0, perFunctionLimit(key) - slot.live)
-        guard slot.waiters.count - slot.starting < limits.queueDepth + room else { return .saturated }
+        // Calls that a new worker will serve are not queued; beyond that, at most `queueDepth` wait,
+        // and only if the function's recent pace lets them start before their deadline.
+        let room = max(0, perFunctionLimit(key.name) - live(of: key.name))
+        let queued = slot.waiters.count - slot.starting - room
+        let wait = expectedWait(name: key.name, queuedAhead: queued)
+        guard queued < limits.queueDepth else { return .saturated(retryAfter: wait ?? .seconds(1)) }
+        if let wait, queued >= 0, !canFinish(name: key.name, after: wait, from: now, by: deadline) {
+            return .saturated(retryAfter: wait)
+        }
         let ticket = nextTicket
         nextTicket += 1
-        slot.waiters.append(ticket)
+        slot.waiters.append(Waiter(ticket: ticket, deadline: deadline))
         slots[key] = slot
         return .wait(ticket: ticket, actions: pump())
     }
 
     /// A call is done with `worker`, which is still healthy.
     mutating func release(_ worker: Int32, now: Instant) -> [Action] {
-        guard let key = owners[worker] else { return [] }
-        slots[key]!.busy.remove(worker)
-        return offer(worker, key: key, now: now)
+        guard let key = owners[worker], let began = slots[key]?.busy.removeValue(forKey: worker) else { return [] }
+        let sample = now - began
+        serviceTime[key.name] = serviceTime[key.name].map { $0 * 0.8 + sample * 0.2 } ?? sample
+        return offer(worker, key: key, now: now) + shed(key, now: now)
     }
 
     mutating func spawned(_ worker: Int32, key: FunctionKey, now: Instant) -> [Action] {
-        slots[key, default: Slot()].starting -= 1
+        guard var slot = slots[key] else { return [.retire(worker)] }
+        slot.starting = max(0, slot.starting - 1)
+        slot.startFailed = false
+        slots[key] = slot
+        if slot.tombstone {
+            prune(key)
+            return [.retire(worker)] + pump()
+        }
         owners[worker] = key
         return offer(worker, key: key, now: now)
     }
 
     /// A worker that loaded outside the pool (a deploy's validation) joins it.
     mutating func adopt(_ worker: Int32, key: FunctionKey, now: Instant) -> [Action] {
+        if slots[key] == nil { slots[key] = Slot() }
         owners[worker] = key
         var actions = offer(worker, key: key, now: now)
         if liveCount > limits.total, let victim = leastRecentlyUsedIdle(excluding: nil) {
@@ -147,9 +191,14 @@ struct PoolState {
     }
 
     mutating func spawnFailed(key: FunctionKey) -> [Action] {
-        slots[key, default: Slot()].starting -= 1
+        guard var slot = slots[key] else { return [] }
+        slot.starting = max(0, slot.starting - 1)
+        slot.startFailed = true
         var actions: [Action] = []
-        if let ticket = slots[key]!.waiters.popFirst() { actions.append(.fail(ticket: ticket)) }
+        if slot.waiters.count > slot.starting, let waiter = slot.waiters.popFirst() {
+            actions.append(.fail(ticket: waiter.ticket))
+        }
+        slots[key] = slot
         prune(key)
         return actions + pump()
     }
@@ -157,16 +206,16 @@ struct PoolState {
     /// `worker` died or was killed; it is no longer counted.
     mutating func removed(_ worker: Int32) -> [Action] {
         guard let key = owners.removeValue(forKey: worker) else { return [] }
-        slots[key]!.busy.remove(worker)
-        slots[key]!.idle.removeAll { $0.worker == worker }
+        slots[key]?.busy[worker] = nil
+        slots[key]?.idle.removeAll { $0.worker == worker }
         prune(key)
         return pump()
     }
 
     /// A waiting call gave up (its deadline passed). Returns whether it was still waiting.
     mutating func cancel(ticket: UInt64, key: FunctionKey) -> Bool {
-        guard let index = slots[key]?.waiters.firstIndex(of: ticket) else { return false }
-        slots[key]!.waiters.remove(at: index)
+        guard let index = slots[key]?.waiters.firstIndex(where: { $0.ticket == ticket }) else { return false }
+        slots[key]?.waiters.remove(at: index)
         prune(key)
         return true
     }
@@ -174,13 +223,13 @@ struct PoolState {
     /// Retires idle workers that have waited longer than the idle timeout.
     mutating func expire(now: Instant) -> [Action] {
         var actions: [Action] = []
-        for key in slots.keys {
-            var (old, fresh) = slots[key]!.idle.partitioned { now - $0.since >= limits.idleTimeout }
+        for (key, slot) in slots {
+            var (old, fresh) = slot.idle.partitioned { now - $0.since >= limits.idleTimeout }
             // Workers kept warm stay, the most recently used first.
-            let keep = min(old.count, max(0, minWarm(key) - (slots[key]!.live - old.count)))
+            let keep = min(old.count, max(0, minWarm(key) - (slot.live - old.count)))
             fresh = Array(old.suffix(keep)) + fresh
             old.removeLast(keep)
-            slots[key]!.idle = fresh
+            slots[key]?.idle = fresh
             for (worker, _) in old {
                 owners[worker] = nil
                 actions.append(.retire(worker))
@@ -190,34 +239,79 @@ struct PoolState {
         return actions
     }
 
-    /// Every worker of `name`, of any version, to retire now (the function was deleted).
-    mutating func removeFunction(_ name: String) -> (retire: [Int32], failed: [UInt64]) {
+    /// Every worker of `name`, of any version, retires now (the function was deleted), and the
+    /// calls waiting for one fail. Starts in progress finish later; the workers they bring retire.
+    mutating func removeFunction(_ name: String) -> (failed: [UInt64], actions: [Action]) {
         current[name] = nil
-        for key in settings.keys where key.name == name { settings[key] = nil }
+        serviceTime[name] = nil
         var retire: [Int32] = []
         var failed: [UInt64] = []
-        for key in slots.keys where key.name == name {
-            let slot = slots.removeValue(forKey: key)!
-            retire += slot.idle.map(\.worker) + slot.busy
-            failed += slot.waiters
+        for (key, slot) in slots where key.name == name {
+            retire += slot.idle.map(\.worker) + slot.busy.keys
+            failed += slot.waiters.map(\.ticket)
+            slots[key] = slot.starting > 0 ? Slot(starting: slot.starting, tombstone: true) : nil
         }
         for worker in retire { owners[worker] = nil }
-        return (retire, failed)
+        // The slots freed may start workers for other functions' waiting calls.
+        return (failed, retire.map { .retire($0) } + pump())
     }
 
     private mutating func offer(_ worker: Int32, key: FunctionKey, now: Instant) -> [Action] {
-        if slots[key] == nil { slots[key] = Slot() }
-        if current[key.name] != key.version && slots[key]!.waiters.isEmpty {
+        guard var slot = slots[key], !slot.tombstone else {
+            owners[worker] = nil
+            return [.retire(worker)] + pump()
+        }
+        if current[key.name]?.key != key && slot.waiters.isEmpty {
             owners[worker] = nil
             prune(key)
             return [.retire(worker)] + pump()
         }
-        if let ticket = slots[key]!.waiters.popFirst() {
-            slots[key]!.busy.insert(worker)
-            return [.hand(ticket: ticket, worker: worker)]
+        if let waiter = slot.waiters.popFirst() {
+            slot.busy[worker] = now
+            slots[key] = slot
+            return [.hand(ticket: waiter.ticket, worker: worker)]
         }
-        slots[key]!.idle.append((worker, now))
+        slot.idle.append((worker, now))
+        slots[key] = slot
         return pump()
+    }
+
+    /// Refuses the calls waiting for `key` that, at the function's recent pace, cannot start
+    /// before their deadline: they learn it now rather than at the deadline.
+    private mutating func shed(_ key: FunctionKey, now: Instant) -> [Action] {
+        guard let slot = slots[key], !slot.waiters.isEmpty else { return [] }
+        let room = max(0, perFunctionLimit(key.name) - live(of: key.name))
+        var kept: Deque<Waiter> = []
+        var actions: [Action] = []
+        for (position, waiter) in slot.waiters.enumerated() {
+            let queued = position - slot.starting - room
+            if queued >= 0, let wait = expectedWait(name: key.name, queuedAhead: queued),
+                !canFinish(name: key.name, after: wait, from: now, by: waiter.deadline)
+            {
+                actions.append(.shed(ticket: waiter.ticket, retryAfter: wait))
+            } else {
+                kept.append(waiter)
+            }
+        }
+        slots[key]?.waiters = kept
+        prune(key)
+        return actions
+    }
+
+    /// How long a call with `queuedAhead` calls before it waits for a worker, at the pace of the
+    /// function's recent calls, as if every busy worker had just begun its call; nil before any
+    /// call finished.
+    private func expectedWait(name: String, queuedAhead: Int) -> Duration? {
+        guard let pace = serviceTime[name] else { return nil }
+        let workers = perFunctionLimit(name)
+        return pace * ((max(0, queuedAhead) + workers) / workers)
+    }
+
+    /// Whether a call that starts after `wait` finishes by `deadline`, with a quarter of a call's
+    /// time to spare: a call refused now costs less than one that times out after waiting.
+    private func canFinish(name: String, after wait: Duration, from now: Instant, by deadline: Instant) -> Bool {
+        guard let pace = serviceTime[name] else { return true }
+        return now + wait + pace * 1.25 <= deadline
     }
 
     /// Starts workers for calls that wait, within the per-function and total limits, evicting the
@@ -225,18 +319,26 @@ struct PoolState {
     private mutating func pump() -> [Action] {
         var actions: [Action] = []
         for key in slots.keys {
-            while let slot = slots[key], slot.waiters.count > slot.starting, slot.live < perFunctionLimit(key) {
+            while let slot = slots[key], !slot.tombstone, slot.waiters.count > slot.starting {
+                // At the function's cap, an idle worker of another of its versions makes room.
+                if live(of: key.name) >= perFunctionLimit(key.name) {
+                    guard let victim = leastRecentlyUsedIdle(excluding: key, named: key.name) else { break }
+                    actions.append(evict(victim))
+                }
                 if liveCount >= limits.total {
                     guard let victim = leastRecentlyUsedIdle(excluding: key) else { return actions }
                     actions.append(evict(victim))
                 }
-                slots[key]!.starting += 1
+                slots[key]?.starting += 1
                 actions.append(.spawn(key))
             }
         }
-        // Workers kept warm start within the total, without evicting anyone's.
-        for (key, setting) in settings where setting.minWarm > 0 && current[key.name] == key.version {
-            while (slots[key]?.live ?? 0) < min(setting.minWarm, perFunctionLimit(key)), liveCount < limits.total {
+        // Workers kept warm start within the total, without evicting anyone's, and not again
+        // after a start failed (a module that no longer loads must not spin).
+        for (key, setting) in current.values where setting.minWarm > 0 && slots[key]?.startFailed != true && slots[key]?.tombstone != true {
+            while (slots[key]?.live ?? 0) < min(setting.minWarm, perFunctionLimit(key.name)),
+                live(of: key.name) < perFunctionLimit(key.name), liveCount < limits.total
+            {
                 slots[key, default: Slot()].starting += 1
                 actions.append(.spawn(key))
             }
@@ -244,24 +346,39 @@ struct PoolState {
         return actions
     }
 
-    private func perFunctionLimit(_ key: FunctionKey) -> Int {
-        settings[key]?.perFunction ?? limits.perFunction
+    /// Workers of every version of `name`, alive or starting: one function's share of the host.
+    private func live(of name: String) -> Int {
+        slots.reduce(0) { $0 + ($1.key.name == name && !$1.value.tombstone ? $1.value.live : 0) }
+    }
+
+    /// The serving version's worker limit applies to the function as a whole.
+    private func perFunctionLimit(_ name: String) -> Int {
+        max(1, current[name]?.setting.perFunction ?? limits.perFunction)
     }
 
     private func minWarm(_ key: FunctionKey) -> Int {
-        current[key.name] == key.version ? settings[key]?.minWarm ?? 0 : 0
+        current[key.name].flatMap { $0.key == key ? $0.setting.minWarm : nil } ?? 0
     }
 
-    private func leastRecentlyUsedIdle(excluding excluded: FunctionKey?) -> Int32? {
-        slots.filter { $0.key != excluded }
+    private func leastRecentlyUsedIdle(excluding excluded: FunctionKey?, named name: String? = nil) -> Int32? {
+        slots.filter { $0.key != excluded && (name == nil || $0.key.name == name) }
             .flatMap { $0.value.idle }
             .min { $0.since < $1.since }?.worker
     }
 
-    private mutating func evict(_ worker: Int32) -> Action {
-        let key = owners.removeValue(forKey: worker)!
-        slots[key]!.idle.removeAll { $0.worker == worker }
+    private mutating func retireIdle(of key: FunctionKey) -> [Action] {
+        guard let idle = slots[key]?.idle else { return [] }
+        for (worker, _) in idle { owners[worker] = nil }
+        slots[key]?.idle = []
         prune(key)
+        return idle.map { .retire($0.worker) }
+    }
+
+    private mutating func evict(_ worker: Int32) -> Action {
+        if let key = owners.removeValue(forKey: worker) {
+            slots[key]?.idle.removeAll { $0.worker == worker }
+            prune(key)
+        }
         return .retire(worker)
     }
 

@@ -15,7 +15,6 @@ public final class WorkerConnection: Sendable {
     let zygote: ZygoteClient
     private let pidfd: Int32
     private let channel: any Channel
-    private let stopping = Atomic(false)
 
     /// Adopts the channel end of a freshly spawned worker onto an event loop.
     /// - Parameter maximumFrame: the largest frame the worker may send; a larger one is a protocol
@@ -72,27 +71,25 @@ public final class WorkerConnection: Sendable {
     /// Whether the worker's channel is still open.
     var isActive: Bool { channel.isActive }
 
+    /// Whether the process is still running: its channel is open and its pidfd not yet readable
+    /// (it becomes readable when the process exits, before the event loop sees the channel close).
+    var isAlive: Bool {
+        guard channel.isActive else { return false }
+        var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) == 0
+    }
+
     /// Runs `action` once the channel closes, for whatever reason (the worker died, or was ended).
     func onClose(_ action: @escaping @Sendable () -> Void) {
         channel.closeFuture.whenComplete { _ in action() }
     }
 
-    /// Ends the worker: closes its channel and kills it through its pidfd. Idempotent. A worker
-    /// already being stopped with a grace period keeps it.
+    /// Ends the worker at once: kills it through its pidfd and closes its channel. Idempotent.
+    /// A worker is pid 1 of its PID namespace, where a SIGTERM from outside with no handler is
+    /// dropped: SIGKILL is the only stop that always works, and it works at once.
     func terminate() {
-        if !stopping.load(ordering: .relaxed) { _ = pyhost_pidfd_send_signal(pidfd, SIGKILL) }
+        _ = pyhost_pidfd_send_signal(pidfd, SIGKILL)
         channel.close(promise: nil)
-    }
-
-    /// SIGTERM now, SIGKILL after `grace`: a handler that catches SIGTERM may clean up, one that
-    /// ignores it dies all the same.
-    func stop(grace: Duration) {
-        guard !stopping.exchange(true, ordering: .relaxed) else { return }
-        _ = pyhost_pidfd_send_signal(pidfd, SIGTERM)
-        channel.close(promise: nil)
-        channel.eventLoop.scheduleTask(in: .nanoseconds(grace.nanoseconds)) { [self] in
-            _ = pyhost_pidfd_send_signal(pidfd, SIGKILL)
-        }
     }
 
     deinit {
@@ -103,6 +100,8 @@ public final class WorkerConnection: Sendable {
 
 /// Why a call on a worker's channel got no answer.
 enum WorkerChannelError: Error {
+    /// The frame never reached the worker: it had ended before the call began.
+    case notSent
     case closed
     case deadlineExceeded
     case busy
@@ -138,7 +137,7 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
             return
         }
         guard context.channel.isActive else {
-            call.reply.fail(WorkerChannelError.closed)
+            call.reply.fail(WorkerChannelError.notSent)
             return
         }
         pending = call.reply
@@ -150,7 +149,11 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
                 context.close(promise: nil)
             }
         }
-        context.write(wrapOutboundOut(call.frame), promise: promise)
+        // A write that fails (EPIPE: the worker is gone) means the call never reached it.
+        let written = promise ?? context.eventLoop.makePromise()
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        written.futureResult.whenFailure { _ in loopBound.value.0.finish(with: .failure(WorkerChannelError.notSent)) }
+        context.write(wrapOutboundOut(call.frame), promise: written)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

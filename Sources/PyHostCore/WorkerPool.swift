@@ -28,6 +28,8 @@ public actor WorkerPool {
     /// Calls served so far and the number after which each worker retires.
     private var service: [Int32: (served: Int, limit: Int)] = [:]
     private var random = SystemRandomNumberGenerator()
+    /// CPU time of idle workers at the last check.
+    private var idleCPU: [Int32: (cpu: Duration, at: ContinuousClock.Instant)] = [:]
 
     public init(limits: PoolLimits, recycling: Recycling = Recycling(), logger: Logger, spawner: @escaping Spawner) {
         self.recycling = recycling
@@ -48,23 +50,30 @@ public actor WorkerPool {
     }
 
     /// A worker for `key`, warm if one is idle. Waits at most until `deadline`.
-    /// - Throws: `HostError.saturated` when the queue is full, `.deadlineExceeded` when the wait
-    ///   outlasts the deadline, or the error that kept a worker from starting.
-    public func acquire(_ key: FunctionKey, deadline: ContinuousClock.Instant, timeout: Duration) async throws -> WorkerConnection {
-        switch state.acquire(key) {
-        case .use(let pid):
-            return workers[pid]!
-        case .saturated:
-            throw HostError.saturated(retryAfterSeconds: 1)
-        case .wait(let ticket, let actions):
-            return try await withCheckedThrowingContinuation { continuation in
-                // An event-loop timer, cancelled when a worker comes: cheap enough for every queued call.
-                let remaining = TimeAmount.nanoseconds(max(0, (deadline - .now).nanoseconds))
-                let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: remaining) { [weak self] in
-                    _ = Task { await self?.giveUp(ticket: ticket, key: key, timeout: timeout) }
+    /// - Throws: `HostError.saturated` when the queue is full or the call cannot start before its
+    ///   deadline, `.functionNotFound` when the version was deleted meanwhile, or the error that
+    ///   kept a worker from starting.
+    public func acquire(_ key: FunctionKey, deadline: ContinuousClock.Instant) async throws -> WorkerConnection {
+        while true {
+            switch state.acquire(key, now: .now, deadline: deadline) {
+            case .use(let pid):
+                // A worker killed while idle may not have been noticed yet: it is never handed out.
+                if let worker = workers[pid], worker.isAlive { return worker }
+                discard(pid)
+            case .saturated(let retryAfter):
+                throw HostError.saturated(retryAfterSeconds: retryAfter.wholeSecondsRoundedUp)
+            case .gone:
+                throw HostError.functionNotFound(key.name)
+            case .wait(let ticket, let actions):
+                return try await withCheckedThrowingContinuation { continuation in
+                    // An event-loop timer, cancelled when a worker comes: cheap enough for every queued call.
+                    let remaining = TimeAmount.nanoseconds(max(0, (deadline - .now).nanoseconds))
+                    let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: remaining) { [weak self] in
+                        _ = Task { await self?.giveUp(ticket: ticket, key: key) }
+                    }
+                    waiters[ticket] = Waiter(continuation: continuation, deadline: timer)
+                    perform(actions)
                 }
-                waiters[ticket] = Waiter(continuation: continuation, deadline: timer)
-                perform(actions)
             }
         }
     }
@@ -74,7 +83,7 @@ public actor WorkerPool {
         if healthy && worker.isActive && !shouldRecycle(worker) {
             perform(state.release(worker.pid, now: .now))
         } else {
-            discard(worker)
+            discard(worker.pid)
         }
     }
 
@@ -100,23 +109,40 @@ public actor WorkerPool {
         if let worker { track(worker) }
         perform(
             state.makeCurrent(
-                name: function.name, version: function.version, perFunction: function.concurrency, minWarm: function.minWarm,
+                name: function.name, key: function.key, perFunction: function.concurrency, minWarm: function.minWarm,
                 adopting: worker.map { ($0.pid, .now) }))
     }
 
     /// The function is gone: all its workers retire and its waiting calls fail.
     public func removeFunction(_ name: String) {
-        let (retire, failed) = state.removeFunction(name)
-        for pid in retire {
-            service[pid] = nil
-            workers.removeValue(forKey: pid)?.terminate()
-        }
+        let (failed, actions) = state.removeFunction(name)
         for ticket in failed { waiters.removeValue(forKey: ticket)?.resume(with: .failure(HostError.functionNotFound(name))) }
+        perform(actions)
     }
 
-    /// Retires idle workers past the idle timeout.
+    /// Retires idle workers past the idle timeout, and idle workers that burn CPU.
     public func expireIdle() {
         perform(state.expire(now: .now))
+        retireSpinningIdleWorkers(now: .now)
+    }
+
+    /// Ends idle workers that used more than a quarter of a CPU since the last check while idle
+    /// throughout: a thread a handler left running after its call returned. Between calls a worker
+    /// has nothing to do, so this never ends a worker that only serves calls.
+    private func retireSpinningIdleWorkers(now: ContinuousClock.Instant) {
+        var checked: [Int32: (cpu: Duration, at: ContinuousClock.Instant)] = [:]
+        for (pid, since) in state.idleWorkers {
+            guard let cpu = CPUTime.used(by: pid) else { continue }
+            checked[pid] = (cpu, now)
+            guard let last = idleCPU[pid], last.at >= since, now - last.at >= .milliseconds(500) else { continue }
+            if (cpu - last.cpu) * 4 > now - last.at {
+                logger.warning("worker retired: it used CPU while idle", metadata: ["pid": "\(pid)", "cpu": "\(cpu - last.cpu)"])
+                HostMetrics.workerDeath(cause: "idle_cpu")
+                checked[pid] = nil
+                discard(pid)
+            }
+        }
+        idleCPU = checked
     }
 
     /// Ends every worker (the server is stopping).
@@ -144,16 +170,16 @@ public actor WorkerPool {
         perform(state.removed(worker.pid))
     }
 
-    private func discard(_ worker: WorkerConnection) {
-        worker.terminate()
-        workers[worker.pid] = nil
-        service[worker.pid] = nil
-        perform(state.removed(worker.pid))
+    private func discard(_ pid: Int32) {
+        workers.removeValue(forKey: pid)?.terminate()
+        service[pid] = nil
+        perform(state.removed(pid))
     }
 
-    private func giveUp(ticket: UInt64, key: FunctionKey, timeout: Duration) {
+    /// The deadline passed before a worker came: no user code ran, so a retry can succeed.
+    private func giveUp(ticket: UInt64, key: FunctionKey) {
         guard state.cancel(ticket: ticket, key: key), let waiter = waiters.removeValue(forKey: ticket) else { return }
-        waiter.resume(with: .failure(HostError.deadlineExceeded(seconds: timeout.seconds)))
+        waiter.resume(with: .failure(HostError.saturated(retryAfterSeconds: 1)))
     }
 
     /// Carries out the state's actions. `spawnError` is what fails the calls a failed spawn was for.
@@ -170,6 +196,9 @@ public actor WorkerPool {
                 workers.removeValue(forKey: pid)?.terminate()
             case .fail(let ticket):
                 let error = spawnError ?? HostError.zygoteUnavailable("no worker could be started")
+                waiters.removeValue(forKey: ticket)?.resume(with: .failure(error))
+            case .shed(let ticket, let retryAfter):
+                let error = HostError.saturated(retryAfterSeconds: retryAfter.wholeSecondsRoundedUp)
                 waiters.removeValue(forKey: ticket)?.resume(with: .failure(error))
             }
         }
@@ -194,6 +223,11 @@ extension Duration {
 }
 
 extension Duration {
+    /// At least 1: what a Retry-After header says.
+    var wholeSecondsRoundedUp: Int {
+        max(1, Int(components.seconds) + (components.attoseconds > 0 ? 1 : 0))
+    }
+
     var nanoseconds: Int64 {
         components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }

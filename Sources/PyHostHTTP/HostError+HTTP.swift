@@ -48,7 +48,8 @@ extension HostError {
         case .saturated(let retryAfter):
             return APIError(
                 .serviceUnavailable, type: "Saturated",
-                message: "every worker of this function is busy and its queue is full; retry later",
+                message:
+                    "every worker of this function is busy and the call could not start before its deadline; retry after \(retryAfter) s",
                 headers: [.retryAfter: String(retryAfter)])
         case .zygoteUnavailable(let reason):
             return APIError(

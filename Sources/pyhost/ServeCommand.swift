@@ -121,7 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
             metrics: metrics, logger: logger)
         let maintenance = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(5))
+                try? await Task.sleep(for: .seconds(1))
                 await host.expireIdleWorkers()
             }
         }

@@ -3,21 +3,21 @@ import Testing
 @testable import PyHostCore
 
 @Suite struct PoolStateTests {
-    let hello = FunctionKey(name: "hello", version: 1)
-    let sales = FunctionKey(name: "sales", version: 1)
+    let hello = FunctionKey(name: "hello", version: 1, instance: "h1")
+    let sales = FunctionKey(name: "sales", version: 1, instance: "s1")
     let start = ContinuousClock.now
 
     func makeState(perFunction: Int = 2, total: Int = 8, queueDepth: Int = 4) -> PoolState {
         var state = PoolState(
             limits: PoolLimits(perFunction: perFunction, total: total, queueDepth: queueDepth, idleTimeout: .seconds(600)))
-        _ = state.makeCurrent(name: "hello", version: 1)
-        _ = state.makeCurrent(name: "sales", version: 1)
+        _ = state.makeCurrent(name: "hello", key: hello)
+        _ = state.makeCurrent(name: "sales", key: sales)
         return state
     }
 
     /// Acquires for `key`, expecting to wait; returns the ticket and actions.
     func waitFor(_ key: FunctionKey, in state: inout PoolState) throws -> (UInt64, [PoolState.Action]) {
-        guard case .wait(let ticket, let actions) = state.acquire(key) else {
+        guard case .wait(let ticket, let actions) = state.acquire(key, at: start) else {
             Issue.record("expected to wait")
             throw CancellationError()
         }
@@ -30,7 +30,7 @@ import Testing
         #expect(actions == [.spawn(hello)])
         #expect(state.spawned(100, key: hello, now: start) == [.hand(ticket: ticket, worker: 100)])
         #expect(state.release(100, now: start).isEmpty)
-        #expect(state.acquire(hello) == .use(100))
+        #expect(state.acquire(hello, at: start) == .use(100))
         #expect(state.liveCount == 1)
     }
 
@@ -38,7 +38,7 @@ import Testing
         var state = makeState()
         _ = state.adopt(100, key: hello, now: start)
         _ = state.adopt(101, key: hello, now: start + .seconds(1))
-        #expect(state.acquire(hello) == .use(101))
+        #expect(state.acquire(hello, at: start) == .use(101))
     }
 
     @Test func aBusyFunctionGrowsToItsLimitThenQueuesThenRefuses() throws {
@@ -50,22 +50,22 @@ import Testing
         }
         #expect(spawns == 2, "no more workers than the per-function maximum")
         #expect(state.waitingCount == 5, "two calls wait for new workers, three in the queue")
-        #expect(state.acquire(hello) == .saturated, "a fourth queued call is over the queue depth")
+        #expect(state.acquire(hello, at: start) == .saturated(retryAfter: .seconds(1)), "a fourth queued call is over the queue depth")
     }
 
     @Test func withNoQueueOnlyCallsThatANewWorkerServesMayWait() throws {
         var state = makeState(perFunction: 2, queueDepth: 0)
         _ = state.adopt(100, key: hello, now: start)
-        #expect(state.acquire(hello) == .use(100))
+        #expect(state.acquire(hello, at: start) == .use(100))
         let (_, actions) = try waitFor(hello, in: &state)
         #expect(actions == [.spawn(hello)])
-        #expect(state.acquire(hello) == .saturated)
+        #expect(state.acquire(hello, at: start) == .saturated(retryAfter: .seconds(1)))
     }
 
     @Test func aReleasedWorkerGoesToTheFirstWaitingCall() throws {
         var state = makeState(perFunction: 1)
         _ = state.adopt(100, key: hello, now: start)
-        #expect(state.acquire(hello) == .use(100))
+        #expect(state.acquire(hello, at: start) == .use(100))
         let (first, actions) = try waitFor(hello, in: &state)
         #expect(actions.isEmpty, "at the per-function maximum, a call waits instead of spawning")
         let (second, _) = try waitFor(hello, in: &state)
@@ -85,7 +85,7 @@ import Testing
     @Test func atTheTotalCapWithNothingIdleACallWaitsForAWorkerToFree() throws {
         var state = makeState(total: 1)
         _ = state.adopt(100, key: hello, now: start)
-        #expect(state.acquire(hello) == .use(100))
+        #expect(state.acquire(hello, at: start) == .use(100))
         let (_, actions) = try waitFor(sales, in: &state)
         #expect(actions.isEmpty)
         #expect(state.release(100, now: start) == [.retire(100), .spawn(sales)])
@@ -105,8 +105,8 @@ import Testing
         var state = makeState()
         _ = state.adopt(100, key: hello, now: start)
         _ = state.adopt(101, key: hello, now: start)
-        #expect(state.acquire(hello) == .use(101))
-        #expect(state.makeCurrent(name: "hello", version: 2) == [.retire(100)])
+        #expect(state.acquire(hello, at: start) == .use(101))
+        #expect(state.makeCurrent(name: "hello", key: FunctionKey(name: "hello", version: 2, instance: "h2")) == [.retire(100)])
         #expect(state.release(101, now: start) == [.retire(101)])
         #expect(state.liveCount == 0)
     }
@@ -122,7 +122,7 @@ import Testing
     @Test func aDeadWorkerIsReplacedForWaitingCalls() throws {
         var state = makeState(perFunction: 1)
         _ = state.adopt(100, key: hello, now: start)
-        #expect(state.acquire(hello) == .use(100))
+        #expect(state.acquire(hello, at: start) == .use(100))
         _ = try waitFor(hello, in: &state)
         #expect(state.removed(100) == [.spawn(hello)])
     }
@@ -130,7 +130,7 @@ import Testing
     @Test func aCancelledWaitLeavesTheQueue() throws {
         var state = makeState(perFunction: 1)
         _ = state.adopt(100, key: hello, now: start)
-        #expect(state.acquire(hello) == .use(100))
+        #expect(state.acquire(hello, at: start) == .use(100))
         let (ticket, _) = try waitFor(hello, in: &state)
         let cancelled = state.cancel(ticket: ticket, key: hello)
         let cancelledAgain = state.cancel(ticket: ticket, key: hello)
@@ -143,17 +143,17 @@ import Testing
         var state = makeState(perFunction: 1)
         _ = state.adopt(100, key: hello, now: start)
         _ = state.adopt(200, key: sales, now: start)
-        #expect(state.acquire(hello) == .use(100))
+        #expect(state.acquire(hello, at: start) == .use(100))
         let (ticket, _) = try waitFor(hello, in: &state)
         let removed = state.removeFunction("hello")
-        #expect(removed.retire == [100])
+        #expect(removed.actions == [.retire(100)])
         #expect(removed.failed == [ticket])
         #expect(state.liveCount == 1)
     }
 }
 
 @Suite struct PoolSettingsTests {
-    let key = FunctionKey(name: "tuned", version: 1)
+    let key = FunctionKey(name: "tuned", version: 1, instance: "t1")
     let start = ContinuousClock.now
 
     func makeState(total: Int = 8) -> PoolState {
@@ -162,13 +162,13 @@ import Testing
 
     @Test func minWarmStartsWorkersBesideTheAdoptedOne() {
         var state = makeState()
-        let actions = state.makeCurrent(name: "tuned", version: 1, minWarm: 2, adopting: (100, start))
+        let actions = state.makeCurrent(name: "tuned", key: key, minWarm: 2, adopting: (100, start))
         #expect(actions == [.spawn(key)], "the adopted worker counts toward min_warm")
     }
 
     @Test func minWarmWorkersOutliveTheIdleTimeout() {
         var state = makeState()
-        _ = state.makeCurrent(name: "tuned", version: 1, minWarm: 1, adopting: (100, start))
+        _ = state.makeCurrent(name: "tuned", key: key, minWarm: 1, adopting: (100, start))
         _ = state.spawned(101, key: key, now: start)
         #expect(state.expire(now: start + .seconds(601)) == [.retire(100)])
         #expect(state.liveCount == 1)
@@ -176,14 +176,14 @@ import Testing
 
     @Test func concurrencyOverridesThePerFunctionLimit() {
         var state = makeState()
-        _ = state.makeCurrent(name: "tuned", version: 1, perFunction: 1, adopting: (100, start))
-        #expect(state.acquire(key) == .use(100))
-        #expect(state.acquire(key) == .saturated, "one worker at most, and no queue")
+        _ = state.makeCurrent(name: "tuned", key: key, perFunction: 1, adopting: (100, start))
+        #expect(state.acquire(key, at: start) == .use(100))
+        #expect(state.acquire(key, at: start) == .saturated(retryAfter: .seconds(1)), "one worker at most, and no queue")
     }
 
     @Test func minWarmStaysWithinTheTotal() {
         var state = makeState(total: 1)
-        let actions = state.makeCurrent(name: "tuned", version: 1, minWarm: 3, adopting: (100, start))
+        let actions = state.makeCurrent(name: "tuned", key: key, minWarm: 3, adopting: (100, start))
         #expect(actions.isEmpty)
     }
 }
@@ -203,5 +203,12 @@ import Testing
         let limits = (0..<200).map { _ in recycling.drawLimit(using: &generator) }
         #expect(limits.allSatisfy { (1000...1100).contains($0) })
         #expect(Set(limits).count > 10, "workers do not all retire together")
+    }
+}
+
+extension PoolState {
+    /// A call with a deadline far enough away not to matter.
+    mutating func acquire(_ key: FunctionKey, at now: Instant) -> Acquisition {
+        acquire(key, now: now, deadline: now + .seconds(600))
     }
 }
