@@ -28,8 +28,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds after which an idle worker retires.")
     var idleTimeout: Double = 600
 
-    @Option(name: .customLong("deploy-token"), help: "Require Authorization: Bearer <token> to deploy and delete (or PYHOST_DEPLOY_TOKEN).")
+    @Option(
+        name: .customLong("deploy-token"),
+        help: ArgumentHelp("Require Authorization: Bearer <token> to deploy and delete. " + DeployTokenSource.flagHelp))
     var deployToken: String?
+
+    @Option(name: .customLong("deploy-token-file"), help: ArgumentHelp(DeployTokenSource.fileHelp))
+    var deployTokenFile: String?
 
     @Option(name: .customLong("worker-memory"), help: "Address space of each worker, in MiB (it includes ~220 MiB shared with the zygote).")
     var workerMemory: UInt64 = 1024
@@ -68,7 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard timeout > 0, timeout <= 300 else { throw ValidationError("--timeout must be in (0, 300] seconds") }
         guard queueDepth >= 0 else { throw ValidationError("--queue-depth must not be negative") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
-        guard PyHostServer.isLoopback(host) || resolvedDeployToken != nil else {
+        guard try PyHostServer.isLoopback(host) || resolvedDeployToken != nil else {
             throw ValidationError("listening on \(host) lets other machines deploy code: set --deploy-token or PYHOST_DEPLOY_TOKEN")
         }
         guard maxSourceBytes > 0, maxRequestBytes > 0, maxResponseBytes > 0 else {
@@ -117,7 +122,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let app = try PyHostServer.application(
-            host: host, address: self.host, port: port, deployToken: resolvedDeployToken.map(DeployToken.init),
+            host: host, address: self.host, port: port, deployToken: try resolvedDeployToken.map(DeployToken.init),
             metrics: metrics, logger: logger)
         let maintenance = Task {
             while !Task.isCancelled {
@@ -137,9 +142,8 @@ struct ServeCommand: AsyncParsableCommand {
 }
 
 extension ServeCommand {
-    /// The deploy token from the flag, else from PYHOST_DEPLOY_TOKEN; an empty one is none.
+    /// The deploy token from the flag, the file or PYHOST_DEPLOY_TOKEN; an empty flag or variable is none.
     var resolvedDeployToken: String? {
-        let token = deployToken ?? ProcessInfo.processInfo.environment["PYHOST_DEPLOY_TOKEN"]
-        return token?.isEmpty == false ? token : nil
+        get throws { try DeployTokenSource.resolve(flag: deployToken, file: deployTokenFile) }
     }
 }

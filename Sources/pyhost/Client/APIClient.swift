@@ -1,4 +1,5 @@
 import Foundation
+import PyHostHTTP
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -8,6 +9,17 @@ import Foundation
 struct APIClient {
     let base: String
     let token: String?
+    let maximumResponseBytes: Int
+
+    struct Request {
+        let method: String
+        var path: String
+        var body: Data? = nil
+        var contentType = "application/json"
+        var accept: String? = nil
+        /// Whether the deploy token goes with it.
+        var authorized = false
+    }
 
     struct Reply {
         let status: Int
@@ -32,33 +44,57 @@ struct APIClient {
         }
     }
 
-    struct Unreachable: Error, CustomStringConvertible {
-        let base: String
-        let reason: String
-        var description: String { "cannot reach pyhost at \(base): \(reason)" }
+    /// Why no reply came back.
+    enum Failure: Error, CustomStringConvertible {
+        case unreachable(base: String, reason: String)
+        case redirected(base: String, status: Int, location: String?)
+        case tooLarge(base: String, limit: Int)
+
+        var description: String {
+            switch self {
+            case .unreachable(let base, let reason):
+                return "cannot reach pyhost at \(base): \(reason)"
+            case .redirected(let base, let status, let location):
+                return "\(base) answered \(status), a redirect to \(location ?? "nowhere"); redirects are not followed, "
+                    + "so use the final address as --url or PYHOST_URL"
+            case .tooLarge(let base, let limit):
+                return "the answer from \(base) is larger than \(limit) bytes; --max-response-bytes raises the limit"
+            }
+        }
     }
 
-    func send(
-        _ method: String, _ path: String, body: Data? = nil, contentType: String = "application/json",
-        authorized: Bool = false
-    ) async throws -> Reply {
-        guard let url = URL(string: base + path) else { throw Unreachable(base: base, reason: "not a URL") }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.httpBody = body
-        request.timeoutInterval = 330
-        if body != nil { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
-        if authorized, let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        do {
-            let (data, response) = try await URLSession.shared.data(for: request)
-            guard let http = response as? HTTPURLResponse else { throw Unreachable(base: base, reason: "not an HTTP answer") }
-            var headers: [String: String] = [:]
-            for (key, value) in http.allHeaderFields { headers["\(key)".lowercased()] = "\(value)" }
-            return Reply(status: http.statusCode, headers: headers, body: data)
-        } catch let error as Unreachable {
-            throw error
-        } catch {
-            throw Unreachable(base: base, reason: error.localizedDescription)
+    /// Whether the token would cross the network readable: plain http to another machine.
+    var sendsTokenInTheClear: Bool {
+        guard let url = URL(string: base), url.scheme?.lowercased() == "http", let host = url.host else { return false }
+        return !PyHostServer.isLoopback(host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
+    }
+
+    /// - Throws: `Failure` when there is no reply to show: unreachable, a redirect, or too large.
+    func send(_ request: Request) async throws -> Reply {
+        guard let url = URL(string: base + request.path), ["http", "https"].contains(url.scheme?.lowercased() ?? "") else {
+            throw Failure.unreachable(base: base, reason: "not an http or https URL")
         }
+        var outgoing = URLRequest(url: url)
+        outgoing.httpMethod = request.method
+        outgoing.httpBody = request.body
+        outgoing.timeoutInterval = 330
+        if request.body != nil { outgoing.setValue(request.contentType, forHTTPHeaderField: "Content-Type") }
+        if let accept = request.accept { outgoing.setValue(accept, forHTTPHeaderField: "Accept") }
+        if request.authorized, let token { outgoing.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let response: HTTPURLResponse
+        let body: Data
+        do {
+            (response, body) = try await ResponseCollector.collect(outgoing, limit: maximumResponseBytes)
+        } catch ResponseCollector.Failure.tooLarge {
+            throw Failure.tooLarge(base: base, limit: maximumResponseBytes)
+        } catch ResponseCollector.Failure.transport(let reason) {
+            throw Failure.unreachable(base: base, reason: reason)
+        }
+        var headers: [String: String] = [:]
+        for (key, value) in response.allHeaderFields { headers["\(key)".lowercased()] = "\(value)" }
+        if (300..<400).contains(response.statusCode) {
+            throw Failure.redirected(base: base, status: response.statusCode, location: headers["location"])
+        }
+        return Reply(status: response.statusCode, headers: headers, body: body)
     }
 }

@@ -1,27 +1,36 @@
 import ArgumentParser
 import Foundation
 
-/// Runs a client command body, mapping failures to the documented exit codes.
-func runClient(_ options: ClientOptions, _ body: (APIClient) async throws -> APIClient.Reply, readable: (APIClient.Reply) -> String)
-    async throws
-{
+/// Sends one request and prints the answer, or why there is none, with the documented exit codes.
+/// - Parameters:
+///   - logs: what the handler printed, if the answer carries it: shown on stderr first, also when the call failed.
+///   - readable: the answer as text, when `--json` is not given.
+func runClient(
+    _ options: ClientOptions, _ request: APIClient.Request, logs: (APIClient.Reply) -> String? = { _ in nil },
+    readable: (APIClient.Reply) -> String
+) async throws {
+    let output = options.output
+    let client = try options.client()
+    if request.authorized, client.token != nil, client.sendsTokenInTheClear {
+        output.printError("pyhost: warning: the deploy token goes to \(client.base) over plain http, readable by anyone on the way")
+    }
     let reply: APIClient.Reply
     do {
-        reply = try await body(options.client)
-    } catch let error as APIClient.Unreachable {
-        printError("pyhost: \(error)")
-        throw ClientExit.unreachable
+        reply = try await client.send(request)
+    } catch let failure as APIClient.Failure {
+        output.printError("pyhost: \(failure)")
+        if case .unreachable = failure { throw ClientExit.unreachable }
+        throw ClientExit.apiError
+    }
+    if !options.json, let printed = logs(reply), !printed.isEmpty {
+        output.printError(printed.hasSuffix("\n") ? String(printed.dropLast()) : printed)
     }
     guard reply.isSuccess else {
-        if options.json { printError(String(decoding: reply.body, as: UTF8.self)) } else { printError(reply.errorSummary) }
+        output.printError(options.json ? String(decoding: reply.body, as: UTF8.self) : reply.errorSummary)
         throw ClientExit.apiError
     }
     let text = options.json ? String(decoding: reply.body, as: UTF8.self) : readable(reply)
-    if !text.isEmpty { print(text) }
-}
-
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    if !text.isEmpty { output.print(text) }
 }
 
 struct DeployCommand: AsyncParsableCommand {
@@ -43,36 +52,64 @@ struct DeployCommand: AsyncParsableCommand {
         if let concurrency { query.append("concurrency=\(concurrency)") }
         if let minWarm { query.append("min_warm=\(minWarm)") }
         let path = "/functions/\(name)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
-        try await runClient(options, { try await $0.send("POST", path, body: source, contentType: "text/plain", authorized: true) }) {
-            reply in
+        let request = APIClient.Request(method: "POST", path: path, body: source, contentType: "text/plain", authorized: true)
+        try await runClient(options, request) { reply in
             let body = reply.json as? [String: Any] ?? [:]
             return "deployed \(name) version \(body["version"] ?? "?") (sha256 \(body["sha256"] ?? "?"))\n"
-                + "invoke: pyhost invoke \(name) '{…}'  or  POST \(options.client.base)\(body["invoke_url"] ?? "")"
+                + "invoke: pyhost invoke \(name) '{…}'  or  POST \(options.base)\(body["invoke_url"] ?? "")"
         }
     }
 }
 
 struct InvokeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "invoke", abstract: "Call a function with a JSON request.")
+    static let configuration = CommandConfiguration(commandName: "invoke", abstract: "Call a function with a JSON or CSV request.")
+
+    /// The formats an answer can be asked for.
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case json, csv
+
+        var mediaType: String { self == .csv ? "text/csv" : "application/json" }
+    }
 
     @Argument(help: "The function's name.") var name: String
     @Argument(help: "The JSON request, or - for standard input (default: null).") var request: String?
     @Option(help: "Call this version instead of the serving one.") var version: Int?
     @Flag(help: "Also print what the handler printed or logged (to standard error).") var logs = false
+    @Option(help: "Send this CSV file, or - for standard input, as the request (text/csv).") var csv: String?
+    @Option(help: "Ask for the answer as json or csv.") var accept: Format?
     @OptionGroup var options: ClientOptions
 
+    func validate() throws {
+        guard request == nil || csv == nil else { throw ValidationError("give a JSON request or --csv, not both") }
+    }
+
     func run() async throws {
-        let body: Data = request == "-" ? FileHandle.standardInput.readDataToEndOfFile() : Data((request ?? "null").utf8)
-        let path = (version.map { "/functions/\(name)/versions/\($0)/invoke" } ?? "/functions/\(name)/invoke") + (logs ? "?logs=true" : "")
-        try await runClient(options, { try await $0.send("POST", path, body: body) }) { reply in
-            guard logs, let envelope = reply.json as? [String: Any] else { return String(decoding: reply.body, as: UTF8.self) }
-            if let printed = envelope["logs"] as? String, !printed.isEmpty {
-                printError(printed.hasSuffix("\n") ? String(printed.dropLast()) : printed)
-            }
-            let result = envelope["result"] ?? NSNull()
-            let data = (try? JSONSerialization.data(withJSONObject: result, options: [.fragmentsAllowed, .sortedKeys])) ?? Data()
-            return String(decoding: data, as: UTF8.self)
+        var call = APIClient.Request(method: "POST", path: "/functions/\(name)/invoke", accept: accept?.mediaType)
+        if let version { call.path = "/functions/\(name)/versions/\(version)/invoke" }
+        if logs { call.path += "?logs=true" }
+        if let csv {
+            call.body = try csv == "-" ? FileHandle.standardInput.readDataToEndOfFile() : contents(of: csv)
+            call.contentType = "text/csv"
+        } else {
+            call.body = request == "-" ? FileHandle.standardInput.readDataToEndOfFile() : Data((request ?? "null").utf8)
         }
+        try await runClient(options, call, logs: printedLogs) { reply in
+            let shown = logs && reply.json is [String: Any] ? RawJSON.member("result", of: reply.body) ?? Data() : reply.body
+            let text = String(decoding: shown, as: UTF8.self)
+            return text.hasSuffix("\n") ? String(text.dropLast()) : text
+        }
+    }
+
+    private func contents(of path: String) throws -> Data {
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ValidationError("cannot read \(path): \(error.localizedDescription)")
+        }
+    }
+
+    private func printedLogs(_ reply: APIClient.Reply) -> String? {
+        logs ? (reply.json as? [String: Any])?["logs"] as? String : nil
     }
 }
 
@@ -81,7 +118,7 @@ struct ListCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        try await runClient(options, { try await $0.send("GET", "/functions") }) { reply in
+        try await runClient(options, APIClient.Request(method: "GET", path: "/functions")) { reply in
             let functions = (reply.json as? [String: Any])?["functions"] as? [[String: Any]] ?? []
             guard !functions.isEmpty else { return "no functions" }
             let rows = functions.map { ["\($0["name"] ?? "")", "\($0["version"] ?? "")", "\($0["created_at"] ?? "")"] }
@@ -97,15 +134,16 @@ struct LogsCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        try await runClient(options, { try await $0.send("GET", "/functions/\(name)/logs") }) { reply in
+        try await runClient(options, APIClient.Request(method: "GET", path: "/functions/\(name)/logs")) { reply in
             let invocations = (reply.json as? [String: Any])?["invocations"] as? [[String: Any]] ?? []
             guard !invocations.isEmpty else { return "no invocations of \(name) yet" }
             return invocations.map { entry in
                 let head =
                     "\(entry["started_at"] ?? "") \(entry["invocation_id"] ?? "") v\(entry["version"] ?? "") "
                     + "\(entry["status"] ?? "") \(entry["milliseconds"] ?? "") ms"
-                let logs = (entry["logs"] as? String ?? "").split(separator: "\n", omittingEmptySubsequences: false)
-                    .filter { !$0.isEmpty }.map { "    \($0)" }
+                // Every line break a terminal honours (\r too) starts an indented line, so no printed
+                // line can pass for an entry's head.
+                let logs = (entry["logs"] as? String ?? "").split(whereSeparator: \.isNewline).map { "    \($0)" }
                 return ([head] + logs).joined(separator: "\n")
             }.joined(separator: "\n")
         }
@@ -119,10 +157,8 @@ struct RollbackCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        try await runClient(options, { try await $0.send("POST", "/functions/\(name)/rollback?version=\(version)", authorized: true) }) {
-            _ in
-            "\(name) now serves version \(version)"
-        }
+        let request = APIClient.Request(method: "POST", path: "/functions/\(name)/rollback?version=\(version)", authorized: true)
+        try await runClient(options, request) { _ in "\(name) now serves version \(version)" }
     }
 }
 
@@ -132,9 +168,8 @@ struct DeleteCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        try await runClient(options, { try await $0.send("DELETE", "/functions/\(name)", authorized: true) }) { _ in
-            "deleted \(name)"
-        }
+        let request = APIClient.Request(method: "DELETE", path: "/functions/\(name)", authorized: true)
+        try await runClient(options, request) { _ in "deleted \(name)" }
     }
 }
 
