@@ -56,7 +56,11 @@ public final class WorkerConnection: Sendable {
     func exchange(_ frame: Frame, timeout: Duration?) async throws -> WorkerReply {
         let promise = channel.eventLoop.makePromise(of: WorkerReply.self)
         let deadline = timeout.map { TimeAmount.nanoseconds(max(0, $0.nanoseconds)) }
-        channel.writeAndFlush(WorkerCall(frame: frame, reply: promise, timeout: deadline), promise: nil)
+        // On a channel already closed the call never reaches the handler, which would answer it:
+        // the failed write answers it instead (a second answer is ignored).
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in promise.fail(WorkerChannelError.notSent) }
+        channel.writeAndFlush(WorkerCall(frame: frame, reply: promise, timeout: deadline), promise: written)
         return try await promise.futureResult.get()
     }
 
@@ -134,10 +138,12 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
         let call = unwrapOutboundIn(data)
         guard pending == nil else {
             call.reply.fail(WorkerChannelError.busy)
+            promise?.fail(WorkerChannelError.busy)
             return
         }
         guard context.channel.isActive else {
             call.reply.fail(WorkerChannelError.notSent)
+            promise?.fail(WorkerChannelError.notSent)
             return
         }
         pending = call.reply
