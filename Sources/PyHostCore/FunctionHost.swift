@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PyHostWire
+import ServiceLifecycle
 
 /// The host: the function store, the zygote and the worker pool, with no HTTP in sight.
 public final class FunctionHost: Sendable {
@@ -129,15 +130,28 @@ public final class FunctionHost: Sendable {
         HostMetrics.record(await pool.counts, spares: await loader.spares.readyCount)
     }
 
-    /// Retires idle workers past the idle timeout; the server calls it periodically.
-    public func expireIdleWorkers() async {
-        await pool.expireIdle()
+    /// What keeps the host going, for the application's service group: the zygote's supervisor
+    /// and the maintenance that retires idle workers. `shutdown` ends the host once they stopped.
+    public var services: [any Service] {
+        [zygotes, Maintenance(host: self)]
     }
 
     /// Ends every worker and the zygote.
     public func shutdown() async {
         await loader.spares.shutdown()
         await pool.shutdown()
-        zygotes.shutdown()
+        await zygotes.shutdown()
+    }
+
+    /// Retires idle workers past the idle timeout, every few seconds, until shutdown.
+    struct Maintenance: Service {
+        let host: FunctionHost
+
+        func run() async {
+            // The sleep throws once the group shuts down or cancels, which ends the loop.
+            while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: .seconds(5)) })) != nil {
+                await host.pool.expireIdle()
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@ import Logging
 import PyHostCore
 import PyHostHTTP
 import PyHostWire
+import ServiceLifecycle
 
 /// `pyhost serve`: the HTTP server, its zygote and its workers.
 struct ServeCommand: AsyncParsableCommand {
@@ -119,17 +120,17 @@ struct ServeCommand: AsyncParsableCommand {
         let app = try PyHostServer.application(
             host: host, address: self.host, port: port, deployToken: resolvedDeployToken.map(DeployToken.init),
             metrics: metrics, logger: logger)
-        let maintenance = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(5))
-                await host.expireIdleWorkers()
-            }
-        }
-        defer { maintenance.cancel() }
+        // Shut down in reverse order: the server stops taking calls before the host's services stop.
+        let services = ServiceGroup(
+            configuration: .init(
+                services: (host.services + [app]).map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await app.runService()
+            try await services.run()
         } catch {
-            logger.error("server stopped", metadata: ["error": "\(error)"])
+            await host.shutdown()
+            logger.critical("cannot serve on \(self.host):\(port): \(error)")
+            throw ExitCode(1)
         }
         await host.shutdown()
         logger.info("stopped")

@@ -121,8 +121,9 @@ def pid_alive(pid):
     return "State:\tZ" not in status
 
 
-def run_to_exit(data_dir, *arguments, prefix=(), timeout=60):
+def run_to_exit(data_dir, *arguments, prefix=(), port=None, timeout=60):
     """Runs `pyhost serve` expecting it to refuse to start: (exit code, output)."""
-    command = [*prefix, str(BINARY), "serve", "--port", str(free_port()), "--data-dir", str(data_dir), *arguments]
+    port = port or free_port()
+    command = [*prefix, str(BINARY), "serve", "--port", str(port), "--data-dir", str(data_dir), *arguments]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     return finished.returncode, finished.stdout + finished.stderr
