@@ -115,6 +115,8 @@ public final class FunctionHost: Sendable {
         public let zygoteRunning: Bool
         public let sandboxLayers: [String]
         public let allLayers: [String]
+        /// False when the function store is read-only: functions serve, changes are refused.
+        public let storeWritable: Bool
     }
 
     public func health() async -> Health {
@@ -122,7 +124,7 @@ public final class FunctionHost: Sendable {
             python: zygotes.first.pythonVersion, pandas: zygotes.first.pandasVersion, workers: await pool.counts,
             spareWorkers: await loader.spares.readyCount,
             zygoteRunning: zygotes.isRunning, sandboxLayers: zygotes.first.sandboxLayers.map(\.rawValue),
-            allLayers: SandboxLayer.allCases.map(\.rawValue))
+            allLayers: SandboxLayer.allCases.map(\.rawValue), storeWritable: registry.isWritable)
     }
 
     /// Sets the pool's gauges; the metrics route calls it before exporting.

@@ -23,6 +23,9 @@ import Testing
         (.saturated(retryAfterSeconds: 1), .serviceUnavailable, "Saturated"),
         (.zygoteUnavailable("gone"), .serviceUnavailable, "ZygoteUnavailable"),
         (.protocolViolation("odd frame"), .badGateway, "ProtocolViolation"),
+        (.storeUnavailable("the function store is locked by another process"), .serviceUnavailable, "StoreUnavailable"),
+        (.storeFull, HTTPResponse.Status(code: 507), "StoreFull"),
+        (.storeReadOnly, .serviceUnavailable, "StoreReadOnly"),
     ])
     func hostErrorsMapToStatusAndType(error: HostError, status: HTTPResponse.Status, type: String) throws {
         let apiError = error.apiError
@@ -33,8 +36,13 @@ import Testing
         #expect((body?["error"]?["message"] as? String)?.isEmpty == false)
     }
 
-    @Test func saturationTellsWhenToRetry() {
-        #expect(HostError.saturated(retryAfterSeconds: 1).apiError.headers[.retryAfter] == "1")
+    /// Retry-After where waiting can help, and only there.
+    @Test(arguments: [
+        (HostError.saturated(retryAfterSeconds: 1), "1" as String?), (.zygoteUnavailable("gone"), "1"), (.storeUnavailable("locked"), "1"),
+        (.storeFull, nil), (.storeReadOnly, nil), (.deadlineExceeded(seconds: 2), nil),
+    ])
+    func retryAfter(error: HostError, seconds: String?) {
+        #expect(error.apiError.headers[.retryAfter] == seconds)
     }
 
     @Test func outcomesMapToStatus() {
