@@ -64,6 +64,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "PyHostWireTests", dependencies: ["PyHostWire"]),
+        .testTarget(name: "PyHostWorkerTests", dependencies: ["PyHostWorker", "PyHostWire"]),
         .testTarget(name: "PyHostCoreTests", dependencies: ["PyHostCore"]),
         .testTarget(name: "PyHostHTTPTests", dependencies: ["PyHostHTTP"]),
     ],
