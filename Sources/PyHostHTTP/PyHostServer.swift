@@ -13,11 +13,12 @@ public enum PyHostServer {
     ) throws -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         // Metrics outside the error middleware: they count the status the client got, not the thrown error.
+        let console = ConsoleFiles.load()
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: JSONErrorMiddleware(staticPaths: Set(console.files.keys)))
         FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load(), metrics: metrics)
             .add(to: router)
-        ConsoleFiles.load().add(to: router)
+        console.add(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(address, port: port), serverName: "pyhost"),
