@@ -56,6 +56,10 @@ public final class FunctionRegistry: Sendable {
             }
         } catch let error as RegistryError {
             throw error
+        } catch let error as DatabaseError where [.SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode) {
+            throw RegistryError.locked(path: path, seconds: Int(Self.busyTimeout))
+        } catch let error as DatabaseError {
+            throw RegistryError.unreadable(path: path, reason: error.message ?? "SQLite error \(error.resultCode.rawValue)")
         } catch {
             throw RegistryError.unreadable(path: path, reason: "\(error)")
         }
@@ -199,11 +203,16 @@ public final class FunctionRegistry: Sendable {
 
 public enum RegistryError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
+    /// Another process held the store's lock for longer than the busy timeout.
+    case locked(path: String, seconds: Int)
 
     public var description: String {
         switch self {
         case .unreadable(let path, let reason):
             return "the function store \(path) cannot be used: \(reason). Move it aside to start empty, or restore it from a backup."
+        case .locked(let path, let seconds):
+            return "the function store \(path) stayed locked by another process for \(seconds) s "
+                + "(another pyhost on the same --data-dir?). Stop it and start again."
         }
     }
 }

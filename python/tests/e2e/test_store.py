@@ -3,7 +3,7 @@
 import pathlib
 import sqlite3
 
-from server import Server
+from server import Server, run_to_exit
 
 HELLO = "def handle(request):\n    return 'hello'\n"
 
@@ -67,6 +67,21 @@ def test_a_locked_store_waits_then_answers_503_and_recovers(tmp_path):
         assert server.deploy("locked", HELLO).json()["version"] == 2
     finally:
         assert server.stop() == 0
+
+
+def test_a_store_locked_at_start_fails_the_start_with_one_line(tmp_path):
+    assert Server(tmp_path).stop() == 0
+    holder = sqlite3.connect(pathlib.Path(tmp_path) / "pyhost.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        code, output = run_to_exit(tmp_path)
+    finally:
+        holder.close()
+    assert code == 1
+    failures = [line for line in output.splitlines() if " critical " in line]
+    assert len(failures) == 1, output
+    assert "pyhost.sqlite stayed locked by another process for 5 s" in failures[0]
+    assert "BEGIN" not in failures[0]
 
 
 def test_a_full_disk_answers_507_store_full_and_keeps_serving(tmp_path):
