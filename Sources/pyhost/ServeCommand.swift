@@ -114,7 +114,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             host = try await FunctionHost.start(configuration, logger: logger)
         } catch {
-            logger.critical("cannot start: \(error)")
+            logger.critical("cannot start: \(Self.oneLine(error))")
             throw ExitCode(1)
         }
         let app = try PyHostServer.application(
@@ -129,7 +129,7 @@ struct ServeCommand: AsyncParsableCommand {
             try await services.run()
         } catch {
             await host.shutdown()
-            logger.critical("cannot serve on \(self.host):\(port): \(error)")
+            logger.critical("cannot serve on \(self.host):\(port): \(Self.oneLine(error))")
             throw ExitCode(1)
         }
         await host.shutdown()
@@ -138,6 +138,11 @@ struct ServeCommand: AsyncParsableCommand {
 }
 
 extension ServeCommand {
+    /// An error's text on one line, so a start-up failure is one log line for a service manager.
+    static func oneLine(_ error: any Error) -> String {
+        "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    }
+
     /// The deploy token from the flag, else from PYHOST_DEPLOY_TOKEN; an empty one is none.
     var resolvedDeployToken: String? {
         let token = deployToken ?? ProcessInfo.processInfo.environment["PYHOST_DEPLOY_TOKEN"]
