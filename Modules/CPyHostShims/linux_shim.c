@@ -44,23 +44,22 @@ int pyhost_pivot_root(const char *new_root, const char *put_old) {
 }
 
 static int violation_channel = -1;
-static unsigned char violation_kind;
 
 static void report_violation(int signal, siginfo_t *info, void *context) {
     (void)signal;
     (void)context;
     unsigned int number = (unsigned int)info->si_syscall;
-    unsigned char frame[9] = {0, 0, 0, 4, violation_kind, (unsigned char)(number >> 24),
-                              (unsigned char)(number >> 16), (unsigned char)(number >> 8), (unsigned char)number};
+    unsigned char frame[PYHOST_FRAME_HEADER_SIZE + 4] = {
+        0, 0, 0, 4, PYHOST_FRAME_SANDBOX_VIOLATION, (unsigned char)(number >> 24),
+        (unsigned char)(number >> 16), (unsigned char)(number >> 8), (unsigned char)number};
     // Async-signal-safe: one write, then _exit. The worker is mid-call, so no frame is half-written.
     ssize_t ignored = write(violation_channel, frame, sizeof(frame));
     (void)ignored;
     _exit(128 + SIGSYS);
 }
 
-int pyhost_report_seccomp_violations(int channel, unsigned char frame_kind) {
+int pyhost_report_seccomp_violations(int channel) {
     violation_channel = channel;
-    violation_kind = frame_kind;
     struct sigaction action = {0};
     action.sa_sigaction = report_violation;
     action.sa_flags = SA_SIGINFO;

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PyHostWire
+import ServiceLifecycle
 
 /// The host: the function store, the zygote and the worker pool, with no HTTP in sight.
 public final class FunctionHost: Sendable {
@@ -114,6 +115,8 @@ public final class FunctionHost: Sendable {
         public let zygoteRunning: Bool
         public let sandboxLayers: [String]
         public let allLayers: [String]
+        /// False when the function store is read-only: functions serve, changes are refused.
+        public let storeWritable: Bool
     }
 
     public func health() async -> Health {
@@ -121,7 +124,7 @@ public final class FunctionHost: Sendable {
             python: zygotes.first.pythonVersion, pandas: zygotes.first.pandasVersion, workers: await pool.counts,
             spareWorkers: await loader.spares.readyCount,
             zygoteRunning: zygotes.isRunning, sandboxLayers: zygotes.first.sandboxLayers.map(\.rawValue),
-            allLayers: SandboxLayer.allCases.map(\.rawValue))
+            allLayers: SandboxLayer.allCases.map(\.rawValue), storeWritable: registry.isWritable)
     }
 
     /// Sets the pool's gauges; the metrics route calls it before exporting.
@@ -129,15 +132,29 @@ public final class FunctionHost: Sendable {
         HostMetrics.record(await pool.counts, spares: await loader.spares.readyCount)
     }
 
-    /// Retires idle workers past the idle timeout; the server calls it periodically.
-    public func expireIdleWorkers() async {
-        await pool.expireIdle()
+    /// What keeps the host going, for the application's service group: the zygote's supervisor
+    /// and the maintenance that retires idle workers. `shutdown` ends the host once they stopped.
+    public var services: [any Service] {
+        [zygotes, Maintenance(host: self)]
     }
 
     /// Ends every worker and the zygote.
     public func shutdown() async {
         await loader.spares.shutdown()
         await pool.shutdown()
-        zygotes.shutdown()
+        await zygotes.shutdown()
+    }
+
+    /// Every second until shutdown: retires idle workers past the idle timeout, and idle workers
+    /// that burn CPU (see `WorkerPool.expireIdle`).
+    struct Maintenance: Service {
+        let host: FunctionHost
+
+        func run() async {
+            // The sleep throws once the group shuts down or cancels, which ends the loop.
+            while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: .seconds(1)) })) != nil {
+                await host.pool.expireIdle()
+            }
+        }
     }
 }

@@ -1,24 +1,48 @@
 import Crypto
 import Foundation
 import GRDB
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The durable store of functions, their versions and which version serves: SQLite in WAL mode
 /// with full sync, so a change is on disk before it is acknowledged.
+///
+/// Every operation throws its SQLite failures as `HostError.storeUnavailable`, `.storeFull` or
+/// `.storeReadOnly`, never with SQL in the text.
 public final class FunctionRegistry: Sendable {
     private let database: DatabasePool
+    private let writable: Mutex<Bool>
 
-    /// Opens (or creates) the store in `directory`.
+    /// How long an operation waits for another process's lock on the store before it fails.
+    static let busyTimeout: TimeInterval = 5
+
+    /// Opens (or creates) the store in `directory`. On a read-only file system or file it opens
+    /// the store read-only: functions are served, changes are refused with `.storeReadOnly`.
     /// - Throws: `RegistryError.unreadable` when the file exists but is not a usable store.
     public init(directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("pyhost.sqlite").path
+        // access(2) answers EROFS for a read-only mount even to root, whom permissions never stop.
+        let readOnly =
+            access(directory.path, W_OK) != 0 || (FileManager.default.fileExists(atPath: path) && access(path, W_OK) != 0)
+        writable = Mutex(!readOnly)
         var configuration = Configuration()
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+        configuration.busyMode = .timeout(Self.busyTimeout)
+        configuration.readonly = readOnly
+        if !readOnly {
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
         }
         do {
-            database = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(database)
+            // Without write access SQLite cannot create the WAL's shared-memory file: `immutable`
+            // tells it no one else writes either, which a read-only mount guarantees.
+            let location = readOnly ? URL(fileURLWithPath: path).absoluteString + "?immutable=1" : path
+            database = try DatabasePool(path: location, configuration: configuration)
+            if !readOnly { try Self.migrator.migrate(database) }
             try database.read { db in
                 let check = try String.fetchOne(db, sql: "PRAGMA quick_check")
                 guard check == "ok" else { throw RegistryError.unreadable(path: path, reason: check ?? "quick_check failed") }
@@ -32,6 +56,10 @@ public final class FunctionRegistry: Sendable {
             }
         } catch let error as RegistryError {
             throw error
+        } catch let error as DatabaseError where [.SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode) {
+            throw RegistryError.locked(path: path, seconds: Int(Self.busyTimeout))
+        } catch let error as DatabaseError {
+            throw RegistryError.unreadable(path: path, reason: error.message ?? "SQLite error \(error.resultCode.rawValue)")
         } catch {
             throw RegistryError.unreadable(path: path, reason: "\(error)")
         }
@@ -78,7 +106,7 @@ public final class FunctionRegistry: Sendable {
     /// Stores `source` as the next version of `name`, makes it the serving one, durably.
     public func addVersion(name: String, source: String, settings: FunctionSettings = FunctionSettings()) async throws -> FunctionVersion {
         let digest = SHA256.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()
-        return try await database.write { db in
+        return try await write { db in
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM function_versions WHERE name = ?", arguments: [name])
             let version = FunctionVersion(
                 name: name, version: (latest ?? 0) + 1, source: source, sha256: digest,
@@ -95,7 +123,7 @@ public final class FunctionRegistry: Sendable {
     /// Makes `key` the serving version, if it is still stored: a version deleted with its function
     /// and a later one with the same number are different keys. Returns whether it serves now.
     public func serve(_ key: FunctionKey) async throws -> Bool {
-        try await database.write { db in
+        try await write { db in
             guard try Self.version(name: key.name, version: key.version, in: db)?.instance == key.instance else { return false }
             try Self.serve(key.version, of: key.name, in: db)
             return true
@@ -104,7 +132,7 @@ public final class FunctionRegistry: Sendable {
 
     /// The serving version of every function.
     public func servingVersions() async throws -> [FunctionVersion] {
-        try await database.read { db in
+        try await read { db in
             try FunctionVersion.fetchAll(
                 db,
                 sql: """
@@ -116,21 +144,57 @@ public final class FunctionRegistry: Sendable {
 
     /// Every version of `name`, oldest first.
     public func versions(of name: String) async throws -> [FunctionVersion] {
-        try await database.read { db in
+        try await read { db in
             try FunctionVersion.fetchAll(db, sql: "SELECT * FROM function_versions WHERE name = ? ORDER BY version", arguments: [name])
         }
     }
 
     public func version(name: String, version: Int) async throws -> FunctionVersion? {
-        try await database.read { db in try Self.version(name: name, version: version, in: db) }
+        try await read { db in try Self.version(name: name, version: version, in: db) }
     }
 
     /// Removes every version of `name`. Returns whether it existed.
     public func delete(name: String) async throws -> Bool {
-        try await database.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM serving WHERE name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM function_versions WHERE name = ?", arguments: [name])
             return db.changesCount > 0
+        }
+    }
+
+    /// Whether the store takes changes: false when it was opened read-only or a write found it so.
+    public var isWritable: Bool { writable.withLock { $0 } }
+
+    private func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        guard isWritable else { throw HostError.storeReadOnly }
+        do {
+            return try await database.write(updates)
+        } catch let error as DatabaseError {
+            throw typed(error)
+        }
+    }
+
+    private func read<T: Sendable>(_ value: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await database.read(value)
+        } catch let error as DatabaseError {
+            throw typed(error)
+        }
+    }
+
+    /// The host error for an SQLite failure, in words without SQL.
+    private func typed(_ error: DatabaseError) -> HostError {
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return .storeUnavailable(
+                "the function store stayed locked by another process for \(Int(Self.busyTimeout)) s; retry shortly")
+        case .SQLITE_FULL:
+            return .storeFull
+        case .SQLITE_READONLY:
+            writable.withLock { $0 = false }
+            return .storeReadOnly
+        default:
+            return .storeUnavailable("the function store failed: \(error.message ?? "SQLite error \(error.resultCode.rawValue)")")
         }
     }
 
@@ -147,11 +211,16 @@ public final class FunctionRegistry: Sendable {
 
 public enum RegistryError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
+    /// Another process held the store's lock for longer than the busy timeout.
+    case locked(path: String, seconds: Int)
 
     public var description: String {
         switch self {
         case .unreadable(let path, let reason):
             return "the function store \(path) cannot be used: \(reason). Move it aside to start empty, or restore it from a backup."
+        case .locked(let path, let seconds):
+            return "the function store \(path) stayed locked by another process for \(seconds) s "
+                + "(another pyhost on the same --data-dir?). Stop it and start again."
         }
     }
 }

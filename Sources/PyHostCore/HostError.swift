@@ -24,4 +24,11 @@ public enum HostError: Error, Equatable, Sendable {
     case zygoteUnavailable(String)
     /// The worker broke the channel protocol.
     case protocolViolation(String)
+    /// The function store cannot answer now (locked by another process past the busy timeout, an
+    /// I/O error); the text says which, without SQL.
+    case storeUnavailable(String)
+    /// The function store's disk is full: nothing new can be stored.
+    case storeFull
+    /// The function store is read-only (a read-only mount or file): it serves, but takes no change.
+    case storeReadOnly
 }

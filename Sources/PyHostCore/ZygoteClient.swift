@@ -28,8 +28,6 @@ public final class ZygoteClient: Sendable {
     private let logger: Logger
     /// Called once if the zygote ends without `shutdown` having been asked for.
     private let onEnd: @Sendable () -> Void
-    /// Signalled by the event reader once the zygote has exited and been reaped.
-    private let reaped = DispatchSemaphore(value: 0)
 
     private struct State {
         var nextID: UInt64 = 1
@@ -37,6 +35,10 @@ public final class ZygoteClient: Sendable {
         var exits: [Int32: WorkerExit] = [:]
         var exitWaiters: [Int32: [CheckedContinuation<WorkerExit?, Never>]] = [:]
         var running = true
+        /// The zygote has exited (it may not be reaped yet, so its pid is not reused).
+        var exited = false
+        var reaped = false
+        var reapWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// Starts the zygote and waits until pandas is imported.
@@ -62,22 +64,10 @@ public final class ZygoteClient: Sendable {
             throw error
         }
         zygoteEnd.close()
-        func fail(_ error: any Error) -> any Error {
-            serverEnd.close()
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            return error
-        }
-        var event = try? serverEnd.receive(ZygoteEvent.self)?.0
-        if event == .identityMapRequested {
-            let reply: ZygoteRequest
-            switch IdentityMap.write(pid: pid) {
-            case .fullRange: reply = .identityMapped(fullRange: true, error: nil)
-            case .ownIdentity: reply = .identityMapped(fullRange: false, error: nil)
-            case .failed(let error): reply = .identityMapped(fullRange: false, error: error)
-            }
-            try? serverEnd.send(reply)
-            event = try? serverEnd.receive(ZygoteEvent.self)?.0
+        // The handshake blocks (two recvmsg calls spanning pandas' import, the uid/gid map writes,
+        // a waitpid on failure): it runs on a thread of its own, never on an event loop.
+        let event = await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: handshake(control: serverEnd, pid: pid)) }
         }
         switch event {
         case .started(let python, let pandas, let layers):
@@ -86,10 +76,31 @@ public final class ZygoteClient: Sendable {
             Thread.detachNewThread { client.readEvents() }
             return client
         case .refused(let missing):
-            throw fail(SandboxError.incomplete(missing))
+            throw SandboxError.incomplete(missing)
         default:
-            throw fail(HostError.zygoteUnavailable("the zygote did not start; its error is in the server's log"))
+            throw HostError.zygoteUnavailable("the zygote did not start; its error is in the server's log")
         }
+    }
+
+    /// Answers the zygote's identity-map request and reads its first event. Blocks.
+    /// Anything but `.started` leaves the zygote reaped and the channel closed.
+    private static func handshake(control: ControlSocket, pid: pid_t) -> ZygoteEvent? {
+        var event = try? control.receive(ZygoteEvent.self)?.0
+        if event == .identityMapRequested {
+            let reply: ZygoteRequest
+            switch IdentityMap.write(pid: pid) {
+            case .fullRange: reply = .identityMapped(fullRange: true, error: nil)
+            case .ownIdentity: reply = .identityMapped(fullRange: false, error: nil)
+            case .failed(let error): reply = .identityMapped(fullRange: false, error: error)
+            }
+            try? control.send(reply)
+            event = try? control.receive(ZygoteEvent.self)?.0
+        }
+        if case .started? = event { return event }
+        control.close()
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return event
     }
 
     private init(
@@ -133,43 +144,48 @@ public final class ZygoteClient: Sendable {
 
     /// How worker `pid` ended, once the zygote reaped it; nil if that is not known within `timeout`.
     public func exit(of pid: Int32, within timeout: Duration) async -> WorkerExit? {
-        await withTaskGroup(of: WorkerExit?.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let known: WorkerExit?? = self.state.withLock { state in
-                        if let exit = state.exits.removeValue(forKey: pid) { return .some(exit) }
-                        if !state.running { return .some(nil) }
-                        state.exitWaiters[pid, default: []].append(continuation)
-                        return nil
-                    }
-                    if let known { continuation.resume(returning: known) }
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
+        await withCheckedContinuation { continuation in
+            let known: WorkerExit?? = state.withLock { state in
+                if let exit = state.exits.removeValue(forKey: pid) { return .some(exit) }
+                if !state.running { return .some(nil) }
+                state.exitWaiters[pid, default: []].append(continuation)
                 return nil
             }
-            let first = await group.next() ?? nil
-            if first == nil { self.resumeExitWaiters(pid: pid, with: nil) }
-            group.cancelAll()
-            return first
+            if let known {
+                continuation.resume(returning: known)
+                return
+            }
+            // Set only once the waiter is registered, so the timeout always finds it.
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(timeout.nanoseconds))) {
+                self.resumeExitWaiters(pid: pid, with: nil)
+            }
         }
     }
 
     /// Closes the control socket: the zygote kills its workers and exits. Waits for it, and kills
     /// it if it has not gone within `grace`.
-    public func shutdown(grace: Duration = .seconds(5)) {
+    public func shutdown(grace: Duration = .seconds(5)) async {
         let wasRunning = state.withLock { state in
             defer { state.running = false }
             return state.running
         }
         if wasRunning { Glibc.shutdown(control.fd, Int32(SHUT_RDWR)) }
-        let graceMilliseconds = Int(grace.components.seconds * 1000)
-        if reaped.wait(timeout: .now() + .milliseconds(graceMilliseconds)) == .timedOut {
-            kill(pid, SIGKILL)
-            reaped.wait()
+        let deadline = DispatchWorkItem { [self] in
+            // Under the lock the zygote is at worst a zombie the reader has not reaped: its pid is still its own.
+            state.withLock { state in
+                if !state.exited { kill(pid, SIGKILL) }
+            }
         }
-        reaped.signal()
+        let seconds = Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: deadline)
+        await withCheckedContinuation { continuation in
+            let reaped = state.withLock { state in
+                if !state.reaped { state.reapWaiters.append(continuation) }
+                return state.reaped
+            }
+            if reaped { continuation.resume() }
+        }
+        deadline.cancel()
     }
 
     private func readEvents() {
@@ -177,6 +193,10 @@ public final class ZygoteClient: Sendable {
             guard let (event, fds) = try? control.receive(ZygoteEvent.self) else { break }
             handle(event, fds: fds)
         }
+        // Wait without reaping first, so `shutdown`'s deadline can never signal a reused pid.
+        var info = siginfo_t()
+        _ = try? systemCall("waitid") { waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) }
+        state.withLock { $0.exited = true }
         var status: Int32 = 0
         _ = try? systemCall("waitpid") { waitpid(pid, &status, 0) }
         let wasRunning = state.withLock { $0.running }
@@ -194,7 +214,12 @@ public final class ZygoteClient: Sendable {
         spawns.forEach { $0.resume(throwing: HostError.zygoteUnavailable("the zygote ended")) }
         waiters.forEach { $0.resume(returning: nil) }
         control.close()
-        reaped.signal()
+        let reapWaiters = state.withLock { state in
+            state.reaped = true
+            defer { state.reapWaiters = [] }
+            return state.reapWaiters
+        }
+        reapWaiters.forEach { $0.resume() }
         if wasRunning { onEnd() }
     }
 

@@ -14,18 +14,25 @@ struct FunctionRoutes<Context: RequestContext> {
     let metrics: PrometheusCollectorRegistry
 
     func add(to router: Router<Context>) {
-        router.post("/functions/:name", use: deploy)
-        router.post("/functions/:name/invoke", use: invoke)
-        router.post("/functions/:name/versions/:version/invoke", use: invoke)
-        router.get("/functions", use: list)
-        router.get("/functions/:name", use: show)
-        router.get("/functions/:name/versions", use: versions)
-        router.post("/functions/:name/rollback", use: rollback)
-        router.get("/functions/:name/logs", use: logs)
-        router.delete("/functions/:name", use: delete)
-        router.get("/healthz", use: health)
-        router.get("/openapi.json", use: openAPI)
-        router.get("/metrics", use: exportMetrics)
+        for route in APIRoute.allCases {
+            router.on(RouterPath(route.path), method: route.method, use: handler(for: route))
+        }
+    }
+
+    private func handler(for route: APIRoute) -> @Sendable (Request, Context) async throws -> Response {
+        switch route {
+        case .list: return list
+        case .deploy: return deploy
+        case .show: return show
+        case .delete: return delete
+        case .invoke, .invokeVersion: return invoke
+        case .versions: return versions
+        case .rollback: return rollback
+        case .logs: return logs
+        case .health: return health
+        case .openAPI: return openAPI
+        case .metrics: return exportMetrics
+        }
     }
 
     @Sendable func deploy(_ request: Request, context: Context) async throws -> Response {

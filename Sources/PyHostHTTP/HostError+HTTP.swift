@@ -57,8 +57,22 @@ extension HostError {
                 headers: [.retryAfter: "1"])
         case .protocolViolation(let detail):
             return APIError(.badGateway, type: "ProtocolViolation", message: detail)
+        case .storeUnavailable(let reason):
+            return APIError(.serviceUnavailable, type: "StoreUnavailable", message: reason, headers: [.retryAfter: "1"])
+        case .storeFull:
+            return APIError(
+                .insufficientStorage, type: "StoreFull", message: "the function store's disk is full; nothing new can be stored")
+        case .storeReadOnly:
+            return APIError(
+                .serviceUnavailable, type: "StoreReadOnly",
+                message: "the function store is read-only: functions are served, but deploys, rollbacks and deletes are refused")
         }
     }
+}
+
+extension HTTPResponse.Status {
+    /// 507: the server cannot store what the request needs it to.
+    static let insufficientStorage = Self(code: 507, reasonPhrase: "Insufficient Storage")
 }
 
 extension Double {

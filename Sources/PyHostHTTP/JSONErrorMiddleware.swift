@@ -4,12 +4,15 @@ import PyHostCore
 
 /// Gives every error, from a route or from the framework, the API's JSON error body.
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Paths served with GET besides the API's routes (the console's files).
+    let staticPaths: Set<String>
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
             // The router knows only "no route": a known path asked with another method is a 405.
-            guard let allowed = Self.allowedMethods(for: request.uri.path), !allowed.contains(request.method) else {
+            guard let allowed = allowedMethods(for: request.uri.path), !allowed.contains(request.method) else {
                 return try Self.apiError(for: error).response(from: request, context: context)
             }
             let names = allowed.map(\.rawValue).joined(separator: ", ")
@@ -26,19 +29,11 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    /// The methods the API serves on `path`, or nil for a path it does not have.
-    static func allowedMethods(for path: String) -> [HTTPRequest.Method]? {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        switch (parts.count, parts.first) {
-        case (1, "functions"): return [.get]
-        case (1, "healthz"), (1, "openapi.json"), (1, "metrics"): return [.get]
-        case (2, "functions"): return [.get, .post, .delete]
-        case (3, "functions") where parts.last == "invoke" || parts.last == "rollback": return [.post]
-        case (3, "functions") where parts.last == "versions" || parts.last == "logs": return [.get]
-        case (5, "functions") where parts[parts.startIndex + 2] == "versions" && parts.last == "invoke": return [.post]
-        case (1, ""): return [.get]
-        default: return nil
-        }
+    /// The methods served on `path`, or nil for a path the server does not have.
+    func allowedMethods(for path: String) -> [HTTPRequest.Method]? {
+        if staticPaths.contains(path) { return [.get] }
+        let methods = APIRoute.allCases.filter { $0.matches(path) }.map(\.method)
+        return methods.isEmpty ? nil : methods
     }
 
     static func apiError(for error: any Error) -> APIError {

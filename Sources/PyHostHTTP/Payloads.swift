@@ -99,6 +99,8 @@ struct HealthPayload: Encodable {
     let sandbox_layers: [String]
     /// Layers this host could not provide (the server runs so only with --allow-weaker-sandbox).
     let missing_sandbox_layers: [String]
+    /// `writable`, or `read_only` (functions serve; deploys, rollbacks and deletes are refused).
+    let store: String
 
     init(_ health: FunctionHost.Health) {
         python = health.python
@@ -108,7 +110,10 @@ struct HealthPayload: Encodable {
             waiting_calls: health.workers.waiting, spare: health.spareWorkers)
         sandbox_layers = health.sandboxLayers
         missing_sandbox_layers = health.allLayers.filter { !health.sandboxLayers.contains($0) }
-        status = !health.zygoteRunning ? "degraded" : missing_sandbox_layers.isEmpty ? "ok" : "weaker_sandbox"
+        store = health.storeWritable ? "writable" : "read_only"
+        status =
+            !health.zygoteRunning || !health.storeWritable
+            ? "degraded" : missing_sandbox_layers.isEmpty ? "ok" : "weaker_sandbox"
     }
 }
 

@@ -12,11 +12,13 @@ public enum PyHostServer {
         logger: Logger
     ) throws -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: JSONErrorMiddleware())
+        // Metrics outside the error middleware: they count the status the client got, not the thrown error.
+        let console = ConsoleFiles.load()
         router.add(middleware: MetricsMiddleware())
+        router.add(middleware: JSONErrorMiddleware(staticPaths: Set(console.files.keys)))
         FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load(), metrics: metrics)
             .add(to: router)
-        ConsoleFiles.load().add(to: router)
+        console.add(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(address, port: port), serverName: "pyhost"),
@@ -26,13 +28,14 @@ public enum PyHostServer {
 }
 
 extension PyHostServer {
-    /// Whether `address` only accepts connections from this machine.
     /// Routes swift-metrics into a Prometheus registry, which `/metrics` exports. Call once, first.
     public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(DocumentedMetricsFactory(registry: registry))
         return registry
     }
+
+    /// Whether `address` only accepts connections from this machine.
 
     public static func isLoopback(_ address: String) -> Bool {
         address == "localhost" || address == "::1" || address.hasPrefix("127.")

@@ -1,3 +1,4 @@
+import CPyHostShims
 import NIOCore
 
 /// One message on a worker's channel: a 4-byte big-endian payload length, a kind byte, the payload.
@@ -24,14 +25,15 @@ public struct Frame: Sendable, Equatable {
         /// Worker → server: importing the module raised, or it has no callable `handle`.
         case loadError = 15
         /// Worker → server, from its SIGSYS handler: the syscall number (4 bytes) the sandbox
-        /// refused; the worker exits right after.
+        /// refused; the worker exits right after. The C shim writes it as
+        /// `PYHOST_FRAME_SANDBOX_VIOLATION` (a raw value must be a literal; a test checks they agree).
         case sandboxViolation = 16
         /// Worker → server, just before an invocation's answer when the call printed or logged
         /// anything: that text, UTF-8, at most 64 KiB.
         case logs = 17
     }
 
-    public static let headerSize = 5
+    public static let headerSize = Int(PYHOST_FRAME_HEADER_SIZE)
 
     public var kind: Kind
     public var payload: ByteBuffer

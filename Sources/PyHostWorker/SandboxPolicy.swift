@@ -108,16 +108,37 @@ public struct SandboxPolicy: Sendable {
         return SandboxPolicy(rules: rules)
     }
 
+    /// Legacy calls that some architectures lack (aarch64 has only their `…at`, `p…` and `…3`
+    /// successors): the only names a rule may name without this architecture having them.
+    static let absentOnSomeArchitectures: Set<String> = [
+        "access", "alarm", "arch_prctl", "chmod", "chown", "creat", "dup2", "epoll_create", "epoll_wait", "fork",
+        "getdents", "getpgrp", "lchown", "link", "lstat", "mkdir", "mknod", "open", "pause", "pipe", "poll", "readlink",
+        "rename", "rmdir", "select", "stat", "symlink", "time", "unlink", "vfork",
+    ]
+
+    /// Each rule with its syscall number on this architecture, leaving out the rules for names in
+    /// `absentOnSomeArchitectures` that this architecture lacks.
+    /// - Throws: `SystemCallError` for any other name libseccomp cannot resolve: a typo would
+    ///   otherwise turn an intended EPERM into a trap, or drop an allowance.
+    func resolved() throws -> [(rule: Rule, number: Int32)] {
+        try rules.compactMap { rule in
+            let number = pyhost_seccomp_syscall(rule.syscall)
+            if number >= 0 { return (rule, number) }
+            if Self.absentOnSomeArchitectures.contains(rule.syscall) { return nil }
+            throw SystemCallError(call: "seccomp_syscall_resolve_name(\(rule.syscall))", errno: EINVAL)
+        }
+    }
+
     /// Loads the filter into the calling process. Irreversible.
-    /// - Throws: `SystemCallError` when libseccomp refuses a rule or the kernel the filter.
+    /// - Throws: `SystemCallError` when a rule names an unknown syscall, libseccomp refuses a rule
+    ///   or the kernel the filter.
     public func install() throws {
+        let resolved = try resolved()
         guard let filter = pyhost_seccomp_create(UInt32(PYHOST_SECCOMP_TRAP)) else {
             throw SystemCallError(call: "seccomp_init", errno: ENOMEM)
         }
         defer { pyhost_seccomp_release(filter) }
-        for rule in rules {
-            let number = pyhost_seccomp_syscall(rule.syscall)
-            guard number >= 0 else { continue }  // not on this architecture
+        for (rule, number) in resolved {
             let action: UInt32
             switch rule.action {
             case .allow: action = UInt32(PYHOST_SECCOMP_ALLOW)

@@ -9,8 +9,6 @@ import PyHostWire
 enum WorkerProcess {
     /// The descriptor the channel ends up on; every other descriptor is closed.
     static let channelFD: Int32 = 3
-    /// The frame kind the SIGSYS reporter writes (`Frame.Kind.sandboxViolation`).
-    static let violationFrameKind: UInt8 = 16
 
     struct Setup {
         let channel: Int32
@@ -76,7 +74,7 @@ enum WorkerProcess {
         // The server's environment is not the handler's business (the runtime clears os.environ too).
         try systemCall("clearenv") { clearenv() }
         // A trapped syscall is reported on the channel before the worker exits.
-        try systemCall("sigaction(SIGSYS)") { pyhost_report_seccomp_violations(channelFD, violationFrameKind) }
+        try systemCall("sigaction(SIGSYS)") { pyhost_report_seccomp_violations(channelFD) }
         // no_new_privs is what allows a filter without CAP_SYS_ADMIN, and keeps it for good.
         try systemCall("prctl(PR_SET_NO_NEW_PRIVS)") { pyhost_set_no_new_privs() }
         // seccomp last: every step above needs calls the filter forbids.

@@ -7,10 +7,18 @@ enum RuntimeLocation {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    /// `python/` of the checkout this binary was built from, unless PYHOST_RUNTIME_DIR names another.
+    /// The folder holding `pyhost_runtime`: PYHOST_RUNTIME_DIR if set; else `share/pyhost` beside
+    /// the installed `bin/pyhost` (see scripts/install); else, for a development build, `python/`
+    /// of the checkout it was built from.
     static var pythonDirectory: String {
         if let override = ProcessInfo.processInfo.environment["PYHOST_RUNTIME_DIR"], !override.isEmpty {
             return override
+        }
+        let installed = URL(fileURLWithPath: executable)
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("share/pyhost")
+        if FileManager.default.fileExists(atPath: installed.appendingPathComponent("pyhost_runtime").path) {
+            return installed.path
         }
         return URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -5,6 +5,7 @@ import Logging
 import PyHostCore
 import PyHostHTTP
 import PyHostWire
+import ServiceLifecycle
 
 /// `pyhost serve`: the HTTP server, its zygote and its workers.
 struct ServeCommand: AsyncParsableCommand {
@@ -118,23 +119,23 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             host = try await FunctionHost.start(configuration, logger: logger)
         } catch {
-            logger.critical("cannot start: \(error)")
+            logger.critical("cannot start: \(Self.oneLine(error))")
             throw ExitCode(1)
         }
         let app = try PyHostServer.application(
             host: host, address: self.host, port: port, deployToken: try resolvedDeployToken.map(DeployToken.init),
             metrics: metrics, logger: logger)
-        let maintenance = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                await host.expireIdleWorkers()
-            }
-        }
-        defer { maintenance.cancel() }
+        // Shut down in reverse order: the server stops taking calls before the host's services stop.
+        let services = ServiceGroup(
+            configuration: .init(
+                services: (host.services + [app]).map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await app.runService()
+            try await services.run()
         } catch {
-            logger.error("server stopped", metadata: ["error": "\(error)"])
+            await host.shutdown()
+            logger.critical("cannot serve on \(self.host):\(port): \(Self.oneLine(error))")
+            throw ExitCode(1)
         }
         await host.shutdown()
         logger.info("stopped")
@@ -142,6 +143,11 @@ struct ServeCommand: AsyncParsableCommand {
 }
 
 extension ServeCommand {
+    /// An error's text on one line, so a start-up failure is one log line for a service manager.
+    static func oneLine(_ error: any Error) -> String {
+        "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    }
+
     /// The deploy token from the flag, the file or PYHOST_DEPLOY_TOKEN; an empty flag or variable is none.
     var resolvedDeployToken: String? {
         get throws { try DeployTokenSource.resolve(flag: deployToken, file: deployTokenFile) }

@@ -23,6 +23,9 @@ import Testing
         (.saturated(retryAfterSeconds: 1), .serviceUnavailable, "Saturated"),
         (.zygoteUnavailable("gone"), .serviceUnavailable, "ZygoteUnavailable"),
         (.protocolViolation("odd frame"), .badGateway, "ProtocolViolation"),
+        (.storeUnavailable("the function store is locked by another process"), .serviceUnavailable, "StoreUnavailable"),
+        (.storeFull, HTTPResponse.Status(code: 507), "StoreFull"),
+        (.storeReadOnly, .serviceUnavailable, "StoreReadOnly"),
     ])
     func hostErrorsMapToStatusAndType(error: HostError, status: HTTPResponse.Status, type: String) throws {
         let apiError = error.apiError
@@ -33,8 +36,13 @@ import Testing
         #expect((body?["error"]?["message"] as? String)?.isEmpty == false)
     }
 
-    @Test func saturationTellsWhenToRetry() {
-        #expect(HostError.saturated(retryAfterSeconds: 1).apiError.headers[.retryAfter] == "1")
+    /// Retry-After where waiting can help, and only there.
+    @Test(arguments: [
+        (HostError.saturated(retryAfterSeconds: 1), "1" as String?), (.zygoteUnavailable("gone"), "1"), (.storeUnavailable("locked"), "1"),
+        (.storeFull, nil), (.storeReadOnly, nil), (.deadlineExceeded(seconds: 2), nil),
+    ])
+    func retryAfter(error: HostError, seconds: String?) {
+        #expect(error.apiError.headers[.retryAfter] == seconds)
     }
 
     @Test func outcomesMapToStatus() {
@@ -54,18 +62,40 @@ import Testing
 }
 
 @Suite struct AllowedMethodsTests {
+    let middleware = JSONErrorMiddleware<BasicRequestContext>(staticPaths: ["/", "/console/app.js"])
+
     @Test(arguments: [
         ("/functions", ["GET"]), ("/functions/hello", ["GET", "POST", "DELETE"]), ("/functions/hello/invoke", ["POST"]),
         ("/healthz", ["GET"]), ("/openapi.json", ["GET"]), ("/metrics", ["GET"]), ("/", ["GET"]),
         ("/functions/hello/versions", ["GET"]), ("/functions/hello/logs", ["GET"]), ("/functions/hello/rollback", ["POST"]),
-        ("/functions/hello/versions/2/invoke", ["POST"]),
+        ("/functions/hello/versions/2/invoke", ["POST"]), ("/console/app.js", ["GET"]),
     ])
     func knownPaths(path: String, methods: [String]) {
-        #expect(JSONErrorMiddleware<BasicRequestContext>.allowedMethods(for: path)?.map(\.rawValue) == methods)
+        #expect(middleware.allowedMethods(for: path)?.map(\.rawValue) == methods)
     }
 
     @Test(arguments: ["/nothing", "/functions/a/b/c", "/functions/hello/other", "/healthz/x", "/functions/a/versions/2/other"])
     func unknownPaths(path: String) {
-        #expect(JSONErrorMiddleware<BasicRequestContext>.allowedMethods(for: path) == nil)
+        #expect(middleware.allowedMethods(for: path) == nil)
+    }
+}
+
+@Suite struct APIRouteTests {
+    /// openapi.json documents exactly the routes the router registers.
+    @Test func theOpenAPIDocumentListsEveryRouteAndNoOther() throws {
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(buffer: OpenAPIDocument.load())) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        let documented = Set(
+            paths.flatMap { path, operations in
+                operations.keys.filter { $0 != "parameters" }.map { "\($0.uppercased()) \(path)" }
+            })
+        let routed = Set(
+            APIRoute.allCases.map { route in
+                let path = route.path.split(separator: "/", omittingEmptySubsequences: false)
+                    .map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+                return "\(route.method.rawValue) \(path)"
+            })
+        #expect(documented == routed)
     }
 }

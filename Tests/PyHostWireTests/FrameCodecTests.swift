@@ -1,9 +1,16 @@
+import CPyHostShims
 import NIOCore
 import Testing
 
 @testable import PyHostWire
 
 @Suite struct FrameCodecTests {
+    /// The C shim's SIGSYS reporter writes the frame the server decodes.
+    @Test func theShimAndTheWireAgreeOnTheViolationFrame() {
+        #expect(Frame.Kind.sandboxViolation.rawValue == UInt8(PYHOST_FRAME_SANDBOX_VIOLATION))
+        #expect(Frame.headerSize == 5)
+    }
+
     private func encoded(_ frames: [Frame]) -> ByteBuffer {
         var buffer = ByteBuffer()
         for frame in frames { FrameEncoder.write(frame, to: &buffer) }

@@ -52,9 +52,16 @@ pid_t pyhost_fork(void);
 /// single-threaded process. Returns as fork does.
 pid_t pyhost_clone_process(unsigned long namespace_flags);
 int pyhost_pivot_root(const char *new_root, const char *put_old);
-/// Makes a seccomp SIGSYS (SCMP_ACT_TRAP) end the process after writing, on `channel`, a frame
-/// of kind `frame_kind` whose payload is the offending syscall's number (4 bytes, big-endian).
-int pyhost_report_seccomp_violations(int channel, unsigned char frame_kind);
+/// A frame on a worker's channel (PyHostWire's `Frame`, python/pyhost_runtime/channel.py): a 4-byte
+/// big-endian payload length, a kind byte, the payload. Defined once here for C and Swift.
+enum {
+    PYHOST_FRAME_HEADER_SIZE = 5,
+    /// Worker → server, from the SIGSYS handler: the refused syscall's number, 4 bytes big-endian.
+    PYHOST_FRAME_SANDBOX_VIOLATION = 16,
+};
+/// Makes a seccomp SIGSYS (SCMP_ACT_TRAP) end the process after writing, on `channel`, a
+/// PYHOST_FRAME_SANDBOX_VIOLATION frame whose payload is the offending syscall's number.
+int pyhost_report_seccomp_violations(int channel);
 /// The name of syscall `number` on this architecture, or NULL (libseccomp's table).
 const char *pyhost_seccomp_syscall_name(int number);
 

@@ -44,16 +44,16 @@ class Reply:
 class Server:
     """One `pyhost serve` process with its own data directory."""
 
-    def __init__(self, data_dir, *arguments, prefix=(), env=None, token=None):
-        if not BINARY.exists():
-            raise RuntimeError(f"{BINARY} is missing: run the README's test command, which builds it")
+    def __init__(self, data_dir, *arguments, prefix=(), env=None, token=None, binary=BINARY):
+        if not pathlib.Path(binary).exists():
+            raise RuntimeError(f"{binary} is missing: run the README's test command, which builds it")
         self.data_dir = pathlib.Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = pathlib.Path(data_dir) / "server.log"
         self.token = token
-        command = [*prefix, str(BINARY), "serve", "--port", str(self.port), "--data-dir", str(data_dir), *arguments]
+        command = [*prefix, str(binary), "serve", "--port", str(self.port), "--data-dir", str(data_dir), *arguments]
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
                                         env={**os.environ, **(env or {})})
@@ -121,8 +121,9 @@ def pid_alive(pid):
     return "State:\tZ" not in status
 
 
-def run_to_exit(data_dir, *arguments, prefix=(), timeout=60):
+def run_to_exit(data_dir, *arguments, prefix=(), port=None, timeout=60):
     """Runs `pyhost serve` expecting it to refuse to start: (exit code, output)."""
-    command = [*prefix, str(BINARY), "serve", "--port", str(free_port()), "--data-dir", str(data_dir), *arguments]
+    port = port or free_port()
+    command = [*prefix, str(BINARY), "serve", "--port", str(port), "--data-dir", str(data_dir), *arguments]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     return finished.returncode, finished.stdout + finished.stderr

@@ -2,11 +2,12 @@
 
 import os
 import signal
+import socket
 import time
 
 import pytest
 
-from server import Server, pid_alive
+from server import Server, pid_alive, run_to_exit
 
 HELLO_V1 = "def handle(request):\n    return 'v1'\n"
 HELLO_V2 = "import os\ndef handle(request):\n    return 'v2'\n"
@@ -95,6 +96,19 @@ def test_a_stop_signal_stops_cleanly_leaving_no_process(tmp_path, stop_signal):
     assert server.stop(stop_signal) == 0
     time.sleep(0.2)
     assert [pid for pid in children if pid_alive(pid)] == []
+
+
+def test_a_taken_port_fails_the_start_with_one_line_naming_it(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, output = run_to_exit(tmp_path, port=port)
+    assert code == 1
+    failures = [line for line in output.splitlines() if " critical " in line]
+    assert len(failures) == 1, output
+    assert f"cannot serve on 127.0.0.1:{port}" in failures[0]
+    assert "Address already in use" in failures[0]
 
 
 def test_killing_the_server_takes_the_zygote_and_workers_with_it(tmp_path):

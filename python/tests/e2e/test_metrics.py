@@ -43,3 +43,27 @@ def test_cold_starts_are_counted(server):
     server.invoke("cold-counted", 0)
     text = server.request("GET", "/metrics").body.decode()
     assert metric(text, "pyhost_cold_starts_total", function="cold-counted") == 1
+
+
+def test_a_thrown_404_counts_as_404_and_a_call_as_200(server):
+    server.deploy("counted", "def handle(r):\n    return r\n")
+    assert server.request("GET", "/functions/never-deployed").status == 404
+    assert server.invoke("counted", 1).status == 200
+    text = server.request("GET", "/metrics").body.decode()
+    route = {"http_route": "/functions/{name}", "http_request_method": "GET"}
+    assert metric(text, "http_server_requests_total", **route, http_response_status_code="404") == 1
+    assert metric(text, "http_server_requests_total", **route, http_response_status_code="500") is None
+    invoke = {"http_route": "/functions/{name}/invoke", "http_request_method": "POST"}
+    assert metric(text, "http_server_requests_total", **invoke, http_response_status_code="200") >= 1
+    assert metric(text, "http_server_request_duration_seconds_count", **route, http_response_status_code="404") == 1
+
+
+def test_every_family_says_what_it_measures_and_names_its_unit(server):
+    server.invoke("never-deployed", {})
+    text = server.request("GET", "/metrics").body.decode()
+    families = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))
+    helped = dict(re.findall(r"^# HELP (\S+) (.+)$", text, re.MULTILINE))
+    assert "http_server_requests_total" in families and "pyhost_workers" in families
+    assert [name for name in families if not helped.get(name)] == []
+    assert [name for name, kind in families.items() if kind == "counter" and not name.endswith("_total")] == []
+    assert [name for name, kind in families.items() if kind == "histogram" and not name.endswith("_seconds")] == []

@@ -63,8 +63,10 @@ WITHOUT_ID_RANGE = ("unshare", "--user", "--map-root-user")
 def test_a_missing_layer_refuses_to_start_naming_it(tmp_path):
     code, output = run_to_exit(tmp_path, prefix=WITHOUT_ID_RANGE)
     assert code == 1
-    assert "unprivileged_identity" in output
-    assert "--allow-weaker-sandbox" in output
+    failures = [line for line in output.splitlines() if " critical " in line]
+    assert len(failures) == 1, output
+    assert "unprivileged_identity" in failures[0]
+    assert "--allow-weaker-sandbox" in failures[0]
 
 
 def test_weaker_sandbox_on_request_reports_what_is_missing(tmp_path):

@@ -1,0 +1,41 @@
+import HTTPTypes
+
+/// Every route of the API, once: `FunctionRoutes` registers these, a known path asked with another
+/// method answers 405 with their methods, and openapi.json documents exactly these (a test checks).
+enum APIRoute: CaseIterable, Sendable {
+    case list, show, deploy, delete, invoke, invokeVersion, versions, rollback, logs, health, openAPI, metrics
+
+    var method: HTTPRequest.Method {
+        switch self {
+        case .list, .show, .versions, .logs, .health, .openAPI, .metrics: return .get
+        case .deploy, .invoke, .invokeVersion, .rollback: return .post
+        case .delete: return .delete
+        }
+    }
+
+    /// The path in Hummingbird's syntax (`:name` for a parameter).
+    var path: String {
+        switch self {
+        case .list: return "/functions"
+        case .deploy, .show, .delete: return "/functions/:name"
+        case .invoke: return "/functions/:name/invoke"
+        case .invokeVersion: return "/functions/:name/versions/:version/invoke"
+        case .versions: return "/functions/:name/versions"
+        case .rollback: return "/functions/:name/rollback"
+        case .logs: return "/functions/:name/logs"
+        case .health: return "/healthz"
+        case .openAPI: return "/openapi.json"
+        case .metrics: return "/metrics"
+        }
+    }
+
+    /// Whether `path` (a request's, without its query) is this route's path.
+    func matches(_ path: String) -> Bool {
+        let pattern = self.path.split(separator: "/", omittingEmptySubsequences: false)
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return pattern.count == parts.count
+            && zip(pattern, parts).allSatisfy { expected, part in
+                expected.hasPrefix(":") ? !part.isEmpty : expected == part
+            }
+    }
+}
