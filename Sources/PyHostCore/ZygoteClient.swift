@@ -51,11 +51,17 @@ public final class ZygoteClient: Sendable {
         onEnd: @escaping @Sendable () -> Void = {}
     ) async throws -> ZygoteClient {
         let (serverEnd, zygoteEnd) = try ControlSocket.pair()
+        let errors: ZygoteErrorStream
         let pid: pid_t
         do {
+            errors = try ZygoteErrorStream()
+            // The reader ends by itself once the write end is closed: here if the spawn fails,
+            // else when the zygote exits.
+            errors.forward(to: logger)
             var arguments = ["__zygote", runtimeDirectory]
             if allowWeakerSandbox { arguments.append("--allow-weaker-sandbox") }
-            pid = try spawnProcess(executable: executable, arguments: arguments, controlFD: zygoteEnd.fd)
+            defer { close(errors.writeFD) }
+            pid = try spawnProcess(executable: executable, arguments: arguments, controlFD: zygoteEnd.fd, errorFD: errors.writeFD)
         } catch {
             serverEnd.close()
             zygoteEnd.close()
@@ -66,6 +72,8 @@ public final class ZygoteClient: Sendable {
             serverEnd.close()
             var status: Int32 = 0
             waitpid(pid, &status, 0)
+            // The zygote's last words say why it did not start: log them before the caller gives up.
+            errors.waitForEnd(timeout: .seconds(2))
             return error
         }
         var event = try? serverEnd.receive(ZygoteEvent.self)?.0
