@@ -18,10 +18,10 @@ public final class WorkerConnection: Sendable {
     private let stopping = Atomic(false)
 
     /// Adopts the channel end of a freshly spawned worker onto an event loop.
-    /// - Parameter maximumFrame: the largest frame the worker may send; a larger one is a protocol
-    ///   violation that ends the worker.
+    /// - Parameter limits: the largest frame of each kind the worker may send; a larger one is a
+    ///   protocol violation that ends the worker.
     static func adopt(
-        _ process: SpawnedProcess, zygote: ZygoteClient, group: any EventLoopGroup, maximumFrame: Int
+        _ process: SpawnedProcess, zygote: ZygoteClient, group: any EventLoopGroup, limits: FrameLimits
     ) async throws -> WorkerConnection {
         let channel: any Channel
         do {
@@ -29,7 +29,7 @@ public final class WorkerConnection: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers([
-                            ByteToMessageHandler(FrameDecoder(maximumPayload: maximumFrame)),
+                            ByteToMessageHandler(FrameDecoder(limits: limits)),
                             MessageToByteHandler(FrameEncoder()),
                             WorkerChannelHandler(),
                         ])
@@ -53,12 +53,18 @@ public final class WorkerConnection: Sendable {
     }
 
     /// Sends one frame and waits for the worker's answer.
-    /// - Throws: `WorkerChannelError` when the channel closes or the deadline passes first.
+    /// - Throws: `HostError.protocolViolation` when the worker broke the protocol (the channel is
+    ///   then closed), or `WorkerChannelError` when the channel closes or the deadline passes first.
     func exchange(_ frame: Frame, timeout: Duration?) async throws -> WorkerReply {
         let promise = channel.eventLoop.makePromise(of: WorkerReply.self)
         let deadline = timeout.map { TimeAmount.nanoseconds(max(0, $0.nanoseconds)) }
         channel.writeAndFlush(WorkerCall(frame: frame, reply: promise, timeout: deadline), promise: nil)
-        return try await promise.futureResult.get()
+        do {
+            return try await promise.futureResult.get()
+        } catch let error as FrameCodecError {
+            terminate()
+            throw HostError.protocolViolation("\(error)")
+        }
     }
 
     /// How the worker ended, for an error message: its exit status if the zygote reaped it in
@@ -161,6 +167,10 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
         }
         let frame = unwrapInboundIn(data)
         if frame.kind == .logs {
+            guard logs == nil else {
+                errorCaught(context: context, error: FrameCodecError.repeatedKind(.logs))
+                return
+            }
             logs = frame.payload
             return
         }
