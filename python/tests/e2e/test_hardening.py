@@ -219,3 +219,34 @@ def test_host_identifiers_read_empty(server):
     assert {"/proc/cmdline", "/proc/sys/kernel/random/boot_id"} <= set(found)
     if os.path.exists("/etc/machine-id"):
         assert "/etc/machine-id" in found
+
+
+# Starts small-stacked threads until the kernel refuses one, and keeps them alive in the worker.
+THREAD_HOARD = """import threading
+hoard = []
+def handle(r):
+    threading.stack_size(32 * 1024)
+    stop = threading.Event()
+    try:
+        for _ in range(r):
+            thread = threading.Thread(target=stop.wait)
+            thread.start()
+            hoard.append(thread)
+    except RuntimeError:
+        pass
+    return len(hoard)
+"""
+
+
+def test_one_workers_threads_cannot_starve_another(server):
+    hoarded = []
+    for name in ["hoarder-a", "hoarder-b"]:
+        assert server.deploy(name, THREAD_HOARD).status == 201
+        hoarded.append(server.invoke(name, 2000).json())
+    # Together more than one RLIMIT_NPROC (512), which they would share with one host uid.
+    assert all(count < 512 for count in hoarded) and sum(hoarded) > 512, hoarded
+    assert server.deploy("modest", THREAD_HOARD).status == 201
+    assert server.invoke("modest", 10).json() == 10
+    pids = [server.invoke(name, 0).headers["Pyhost-Worker"] for name in ["hoarder-a", "hoarder-b", "modest"]]
+    host_uids = {next(line for line in open(f"/proc/{pid}/status") if line.startswith("Uid:")).split()[1] for pid in pids}
+    assert len(host_uids) == 3, "each worker has a host uid of its own"
