@@ -21,6 +21,9 @@ public enum PyHostServer {
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: BrowserGuardMiddleware(publicHosts: publicHosts + [address]))
+        let configuration = host.configuration
+        router.add(
+            middleware: RequestBodyBudget(largestBody: max(configuration.maximumRequestBytes, configuration.maximumSourceBytes)))
         FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load(), metrics: metrics)
             .add(to: router)
         ConsoleFiles.load().add(to: router)

@@ -2,6 +2,7 @@
 the console's headers), anonymous slow clients, old versions, and the operator's limits."""
 
 import resource
+import select
 import socket
 import time
 
@@ -102,3 +103,37 @@ def test_healthz_answers_while_slow_clients_hold_more_connections_than_descripto
             connection.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         assert server.stop() == 0
+
+
+def send_head(server, length):
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    connection.sendall(
+        f"POST /functions/held/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n\r\n".encode())
+    return connection
+
+
+def test_bodies_held_at_once_stay_within_a_host_wide_budget(server):
+    assert server.deploy("held", "def handle(r):\n    return len(r)\n").status == 201
+    # 24 bodies of 6 MiB, announced and never sent: 21 fill the 128 MiB budget, 3 are refused.
+    held = [send_head(server, 6 << 20) for _ in range(24)]
+    try:
+        deadline = time.monotonic() + 20
+        answered = []
+        while len(answered) < 3:
+            assert time.monotonic() < deadline, f"{len(answered)} refused"
+            answered = select.select(held, [], [], 0.1)[0]
+        answers = [connection.recv(4096).decode() for connection in answered] + [send_head(server, 6 << 20).recv(4096).decode()]
+        for answer in answers:
+            status_line, _, rest = answer.partition("\r\n")
+            assert status_line == "HTTP/1.1 503 Service Unavailable"
+            assert "retry-after: 1" in rest.lower() and '"type":"Busy"' in rest
+        assert server.invoke("held", [1, 2]).json() == 2, "a small body still fits"
+    finally:
+        for connection in held:
+            connection.close()
+    deadline = time.monotonic() + 20
+    # Just under 6 MiB: it fits only once the held requests have given their reservations back.
+    large = b"[" + b"0," * ((3 << 20) - 2) + b"0]"
+    while server.request("POST", "/functions/held/invoke", large).status != 200:
+        assert time.monotonic() < deadline, "the budget is given back when the held requests end"
+        time.sleep(0.1)
