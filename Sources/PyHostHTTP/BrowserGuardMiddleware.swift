@@ -53,6 +53,8 @@ struct BrowserGuardMiddleware<Context: RequestContext>: RouterMiddleware {
     static func hostName(of authority: String) -> String {
         let lowered = authority.lowercased()
         if lowered.hasPrefix("["), let end = lowered.firstIndex(of: "]") {
+            let port = lowered[lowered.index(after: end)...]
+            guard port.isEmpty || (port.first == ":" && port.dropFirst().allSatisfy(\.isNumber)) else { return lowered }
             return String(lowered[lowered.index(after: lowered.startIndex)..<end])
         }
         if let colon = lowered.lastIndex(of: ":"), lowered.firstIndex(of: ":") == colon {

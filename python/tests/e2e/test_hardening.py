@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from server import Server
+from server import Server, run_to_exit
 
 LIBC = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
 
@@ -250,3 +250,11 @@ def test_one_workers_threads_cannot_starve_another(server):
     pids = [server.invoke(name, 0).headers["Pyhost-Worker"] for name in ["hoarder-a", "hoarder-b", "modest"]]
     host_uids = {next(line for line in open(f"/proc/{pid}/status") if line.startswith("Uid:")).split()[1] for pid in pids}
     assert len(host_uids) == 3, "each worker has a host uid of its own"
+
+
+def test_the_zygotes_errors_still_reach_the_servers_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYHOST_RUNTIME_DIR", str(tmp_path / "no-runtime-here"))
+    code, output = run_to_exit(tmp_path / "data")
+    assert code == 1
+    assert f"pyhost zygote: the Python runtime in {tmp_path / 'no-runtime-here'} did not load (see above)" in output
+    assert "ModuleNotFoundError: No module named 'pyhost_runtime'" in output
