@@ -66,7 +66,10 @@ let package = Package(
         .testTarget(name: "PyHostWireTests", dependencies: ["PyHostWire"]),
         .testTarget(name: "PyHostWorkerTests", dependencies: ["PyHostWorker", "PyHostWire"]),
         .testTarget(name: "PyHostCoreTests", dependencies: ["PyHostCore"]),
-        .testTarget(name: "PyHostHTTPTests", dependencies: ["PyHostHTTP"]),
+        .testTarget(name: "PyHostHTTPTests", dependencies: [
+            "PyHostHTTP",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@ int pyhost_close_range_from(unsigned int first) {
 }
 
 pid_t pyhost_fork(void) { return fork(); }
+int pyhost_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 pid_t pyhost_clone_process(unsigned long namespace_flags) {
     return (pid_t)syscall(SYS_clone, namespace_flags | SIGCHLD, NULL, NULL, NULL, NULL);

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <seccomp.h>
 #include <stdlib.h>
 #include "pyhost_shims.h"
@@ -64,4 +65,22 @@ int pyhost_seccomp_add_equal(pyhost_seccomp_filter *filter, uint32_t action, int
                              unsigned int index, uint64_t value) {
     return seccomp_rule_add((scmp_filter_ctx)filter, pyhost_seccomp_action(action), syscall, 1,
                             SCMP_CMP(index, SCMP_CMP_EQ, value));
+}
+
+int pyhost_seccomp_add_comparisons(pyhost_seccomp_filter *filter, uint32_t action, int syscall,
+                                   const pyhost_seccomp_comparison *comparisons, unsigned int count) {
+    struct scmp_arg_cmp converted[6];
+    if (count > 6) return -EINVAL;
+    for (unsigned int i = 0; i < count; i++) {
+        const pyhost_seccomp_comparison *c = &comparisons[i];
+        switch (c->operation) {
+        case PYHOST_SECCOMP_EQUAL: converted[i] = SCMP_CMP(c->index, SCMP_CMP_EQ, c->value); break;
+        case PYHOST_SECCOMP_NOT_EQUAL: converted[i] = SCMP_CMP(c->index, SCMP_CMP_NE, c->value); break;
+        case PYHOST_SECCOMP_MASKED_EQUAL:
+            converted[i] = SCMP_CMP(c->index, SCMP_CMP_MASKED_EQ, c->mask, c->value);
+            break;
+        default: return -EINVAL;
+        }
+    }
+    return seccomp_rule_add_array((scmp_filter_ctx)filter, pyhost_seccomp_action(action), syscall, count, converted);
 }

@@ -94,6 +94,10 @@ extension FunctionHost {
             await pool.release(worker, healthy: false)
             HostMetrics.workerDeath(cause: "deadline")
             throw HostError.deadlineExceeded(seconds: timeout.seconds)
+        } catch let error as HostError {
+            await pool.release(worker, healthy: false)
+            HostMetrics.workerDeath(cause: "protocol_violation")
+            throw error
         } catch {
             await pool.release(worker, healthy: false)
             let end = await worker.describeEnd()

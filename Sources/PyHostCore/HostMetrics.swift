@@ -8,7 +8,7 @@ enum HostMetrics {
         Counter(label: "pyhost_cold_starts_total", dimensions: [("function", key.name)]).increment()
     }
 
-    /// A worker ended while serving, and how: `deadline`, `sandbox_violation`, `exit`, a signal
+    /// A worker ended while serving, and how: `deadline`, `sandbox_violation`, `protocol_violation`, `exit`, a signal
     /// name such as `sigsegv`, or `zygote`.
     static func workerDeath(cause: String) {
         Counter(label: "pyhost_worker_deaths_total", dimensions: [("cause", cause)]).increment()

@@ -5,10 +5,14 @@ import PyHostWire
 /// namespace (only a process privileged there may map ids other than its own).
 ///
 /// uid and gid 0..65535 of the namespace map to host ids 100000..165535, which no host account
-/// owns: the zygote is uid 0 inside and unprivileged outside, and its workers run as uid 1000
-/// inside, host uid 101000.
+/// owns: the zygote is uid 0 inside and unprivileged outside, and each live worker runs as a uid
+/// of its own from 1000 inside, host uid 101000 onwards.
 enum IdentityMap {
-    static let range = "0 100000 65536\n"
+    static let hostBase = 100_000
+    static let count = 65536
+    static let range = "0 \(hostBase) \(count)\n"
+    /// The files that give host accounts subordinate ids, which must not overlap the range.
+    static let subordinateFiles = ["/etc/subuid", "/etc/subgid"]
 
     enum Outcome: Equatable {
         /// 0..65535 map to 100000..165535.
@@ -20,6 +24,7 @@ enum IdentityMap {
 
     /// Writes both maps: the full range if the server may, else its own ids.
     static func write(pid: Int32) -> Outcome {
+        if let overlap = subordinateOverlap() { return .failed(overlap) }
         if (try? writeMaps(pid: pid, uid: range, gid: range)) != nil { return .fullRange }
         do {
             // Without privilege in the parent namespace, a process may map only its own ids, and
@@ -30,6 +35,23 @@ enum IdentityMap {
         } catch {
             return .failed("writing the uid and gid maps of the zygote failed: \(error.localizedDescription)")
         }
+    }
+
+    /// A line of /etc/subuid or /etc/subgid (`name:first:count`) whose ids overlap the range: their
+    /// owner's containers would share ids with pyhost's workers.
+    static func subordinateOverlap(files: [String] = subordinateFiles) -> String? {
+        for file in files {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n") {
+                let fields = line.split(separator: ":")
+                guard fields.count == 3, let first = Int(fields[1]), let length = Int(fields[2]) else { continue }
+                if first < hostBase + count && hostBase < first + length {
+                    return "\(file) gives \(fields[0]) ids \(first)-\(first + length - 1), which overlap the ids pyhost's "
+                        + "workers use (\(hostBase)-\(hostBase + count - 1)); move that range"
+                }
+            }
+        }
+        return nil
     }
 
     private static func writeMaps(pid: Int32, uid: String, gid: String) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import PyHostWire
 import Synchronization
 
 /// One invocation as kept for `GET /functions/{name}/logs`.
@@ -22,33 +23,69 @@ public struct InvocationRecord: Sendable, Equatable {
     public let logs: String
 }
 
-/// The last `capacity` invocations of each function, in memory: bounded, and gone on restart.
+/// The last `capacity` invocations of each function, in memory: bounded in count and in bytes,
+/// and gone on restart. A function keeps at most `functionBytes` of records, the host at most
+/// `hostBytes`; past the host's budget the function holding the most gives up its oldest record.
 final class InvocationLog: Sendable {
-    private let capacity: Int
-    private let entries = Mutex<[String: [InvocationRecord]]>([:])
+    /// What one function's records may hold: 32 calls that each printed the most a call may keep.
+    static let functionBytes = 32 * (Frame.maximumLogBytes + 256)
+    static let hostBytes = 64 * 1024 * 1024
 
-    init(capacity: Int) {
+    private let capacity: Int
+    private let functionBytes: Int
+    private let hostBytes: Int
+    private let state = Mutex(State())
+
+    private struct State {
+        var records: [String: [InvocationRecord]] = [:]
+        var bytes: [String: Int] = [:]
+        var total = 0
+
+        mutating func dropOldest(of name: String) {
+            guard let dropped = records[name]?.first else { return }
+            records[name]?.removeFirst()
+            bytes[name, default: 0] -= dropped.bytes
+            total -= dropped.bytes
+        }
+    }
+
+    init(capacity: Int, functionBytes: Int = InvocationLog.functionBytes, hostBytes: Int = InvocationLog.hostBytes) {
         self.capacity = capacity
+        self.functionBytes = functionBytes
+        self.hostBytes = hostBytes
     }
 
     func append(_ record: InvocationRecord, to name: String) {
         guard capacity > 0 else { return }
-        entries.withLock { entries in
-            var records = entries[name, default: []]
-            records.append(record)
-            if records.count > capacity { records.removeFirst(records.count - capacity) }
-            entries[name] = records
+        state.withLock { state in
+            state.records[name, default: []].append(record)
+            state.bytes[name, default: 0] += record.bytes
+            state.total += record.bytes
+            while let count = state.records[name]?.count, count > capacity || (count > 0 && state.bytes[name, default: 0] > functionBytes) {
+                state.dropOldest(of: name)
+            }
+            while state.total > hostBytes, let largest = state.bytes.max(by: { $0.value < $1.value })?.key {
+                state.dropOldest(of: largest)
+            }
         }
     }
 
     /// Newest first.
     func records(of name: String) -> [InvocationRecord] {
-        entries.withLock { $0[name] ?? [] }.reversed()
+        state.withLock { $0.records[name] ?? [] }.reversed()
     }
 
     func remove(_ name: String) {
-        entries.withLock { $0[name] = nil }
+        state.withLock { state in
+            state.total -= state.bytes.removeValue(forKey: name) ?? 0
+            state.records[name] = nil
+        }
     }
+}
+
+extension InvocationRecord {
+    /// What keeping the record costs, roughly: its logs and a fixed overhead.
+    var bytes: Int { logs.utf8.count + 128 }
 }
 
 /// A short random id for an invocation, in its response header and every log line about it.

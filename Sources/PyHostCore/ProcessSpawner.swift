@@ -4,12 +4,24 @@ import PyHostWire
     import Glibc
 #endif
 
-/// posix_spawn of `executable` with `controlFD` as its fd 3, in a process group of its own so that a
-/// terminal's Ctrl-C reaches only the server, which then stops the zygote in order.
-func spawnProcess(executable: String, arguments: [String], controlFD: Int32) throws -> pid_t {
+/// The whole environment of the zygote, and so of every worker: built here, nothing inherited, so
+/// no server variable (the deploy token above all) is ever copied onto a sandboxed stack.
+let zygoteEnvironment = [
+    "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
+    // Swift's crash backtracer would run inside workers, which may not exec it: leave crashes to the kernel.
+    "SWIFT_BACKTRACE=enable=no",
+]
+
+/// posix_spawn of `executable` with `zygoteEnvironment`, `/dev/null` as fds 0 and 1, `errorFD` as
+/// fd 2 and `controlFD` as fd 3, in a process group of its own so that a terminal's Ctrl-C reaches
+/// only the server, which then stops the zygote in order.
+func spawnProcess(executable: String, arguments: [String], controlFD: Int32, errorFD: Int32) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, errorFD, 2)
     posix_spawn_file_actions_adddup2(&actions, controlFD, 3)
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
@@ -19,23 +31,10 @@ func spawnProcess(executable: String, arguments: [String], controlFD: Int32) thr
 
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    // Swift's crash backtracer would run inside workers, which may not exec it: leave crashes to the kernel.
-    let environment =
-        (environmentStrings().filter { !$0.hasPrefix("SWIFT_BACKTRACE=") } + ["SWIFT_BACKTRACE=enable=no"])
-        .map { strdup($0) } + [nil]
+    let environment = zygoteEnvironment.map { strdup($0) } + [nil]
     defer { environment.forEach { free($0) } }
+    var pid: pid_t = 0
     let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environment)
     guard result == 0 else { throw SystemCallError(call: "posix_spawn(\(executable))", errno: result) }
     return pid
-}
-
-private func environmentStrings() -> [String] {
-    var strings: [String] = []
-    var cursor = environ
-    while let entry = cursor.pointee {
-        strings.append(String(cString: entry))
-        cursor += 1
-    }
-    return strings
 }

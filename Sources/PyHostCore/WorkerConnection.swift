@@ -17,10 +17,10 @@ public final class WorkerConnection: Sendable {
     private let channel: any Channel
 
     /// Adopts the channel end of a freshly spawned worker onto an event loop.
-    /// - Parameter maximumFrame: the largest frame the worker may send; a larger one is a protocol
-    ///   violation that ends the worker.
+    /// - Parameter limits: the largest frame of each kind the worker may send; a larger one is a
+    ///   protocol violation that ends the worker.
     static func adopt(
-        _ process: SpawnedProcess, zygote: ZygoteClient, group: any EventLoopGroup, maximumFrame: Int
+        _ process: SpawnedProcess, zygote: ZygoteClient, group: any EventLoopGroup, limits: FrameLimits
     ) async throws -> WorkerConnection {
         let channel: any Channel
         do {
@@ -28,7 +28,7 @@ public final class WorkerConnection: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers([
-                            ByteToMessageHandler(FrameDecoder(maximumPayload: maximumFrame)),
+                            ByteToMessageHandler(FrameDecoder(limits: limits)),
                             MessageToByteHandler(FrameEncoder()),
                             WorkerChannelHandler(),
                         ])
@@ -52,7 +52,8 @@ public final class WorkerConnection: Sendable {
     }
 
     /// Sends one frame and waits for the worker's answer.
-    /// - Throws: `WorkerChannelError` when the channel closes or the deadline passes first.
+    /// - Throws: `HostError.protocolViolation` when the worker broke the protocol (the channel is
+    ///   then closed), or `WorkerChannelError` when the channel closes or the deadline passes first.
     func exchange(_ frame: Frame, timeout: Duration?) async throws -> WorkerReply {
         let promise = channel.eventLoop.makePromise(of: WorkerReply.self)
         let deadline = timeout.map { TimeAmount.nanoseconds(max(0, $0.nanoseconds)) }
@@ -61,7 +62,12 @@ public final class WorkerConnection: Sendable {
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { _ in promise.fail(WorkerChannelError.notSent) }
         channel.writeAndFlush(WorkerCall(frame: frame, reply: promise, timeout: deadline), promise: written)
-        return try await promise.futureResult.get()
+        do {
+            return try await promise.futureResult.get()
+        } catch let error as FrameCodecError {
+            terminate()
+            throw HostError.protocolViolation("\(error)")
+        }
     }
 
     /// How the worker ended, for an error message: its exit status if the zygote reaped it in
@@ -170,6 +176,10 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
         }
         let frame = unwrapInboundIn(data)
         if frame.kind == .logs {
+            guard logs == nil else {
+                errorCaught(context: context, error: FrameCodecError.repeatedKind(.logs))
+                return
+            }
             logs = frame.payload
             return
         }

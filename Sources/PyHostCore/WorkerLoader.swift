@@ -37,11 +37,9 @@ struct WorkerLoader: Sendable {
         zygotes: ZygoteSupervisor, group: any EventLoopGroup, limits: WorkerLimits, maximumResponseBytes: Int
     ) async throws -> WorkerConnection {
         let zygote = try zygotes.client()
-        // The runtime caps results at maximumResponseBytes, logs at 64 KiB and error bodies well
-        // below 1 MiB.
         return try await WorkerConnection.adopt(
             try await zygote.spawn(limits: limits), zygote: zygote, group: group,
-            maximumFrame: max(maximumResponseBytes, 1 << 20) + 128 * 1024)
+            limits: .worker(maximumResponseBytes: maximumResponseBytes))
     }
 
     /// Loads a stored version, with its memory setting.
@@ -72,6 +70,8 @@ struct WorkerLoader: Sendable {
         } catch WorkerChannelError.deadlineExceeded {
             worker.terminate()
             throw HostError.deadlineExceeded(seconds: timeout.seconds)
+        } catch let error as HostError {
+            throw error
         } catch {
             worker.terminate()
             throw HostError.importCrashed(await worker.describeEnd().explanation)

@@ -53,11 +53,17 @@ public final class ZygoteClient: Sendable {
         onEnd: @escaping @Sendable () -> Void = {}
     ) async throws -> ZygoteClient {
         let (serverEnd, zygoteEnd) = try ControlSocket.pair()
+        let errors: ZygoteErrorStream
         let pid: pid_t
         do {
+            errors = try ZygoteErrorStream()
+            // The reader ends by itself once the write end is closed: here if the spawn fails,
+            // else when the zygote exits.
+            errors.forward(to: logger)
             var arguments = ["__zygote", runtimeDirectory]
             if allowWeakerSandbox { arguments.append("--allow-weaker-sandbox") }
-            pid = try spawnProcess(executable: executable, arguments: arguments, controlFD: zygoteEnd.fd)
+            defer { close(errors.writeFD) }
+            pid = try spawnProcess(executable: executable, arguments: arguments, controlFD: zygoteEnd.fd, errorFD: errors.writeFD)
         } catch {
             serverEnd.close()
             zygoteEnd.close()
@@ -67,7 +73,7 @@ public final class ZygoteClient: Sendable {
         // The handshake blocks (two recvmsg calls spanning pandas' import, the uid/gid map writes,
         // a waitpid on failure): it runs on a thread of its own, never on an event loop.
         let event = await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: handshake(control: serverEnd, pid: pid)) }
+            Thread.detachNewThread { continuation.resume(returning: handshake(control: serverEnd, pid: pid, errors: errors)) }
         }
         switch event {
         case .started(let python, let pandas, let layers):
@@ -84,7 +90,7 @@ public final class ZygoteClient: Sendable {
 
     /// Answers the zygote's identity-map request and reads its first event. Blocks.
     /// Anything but `.started` leaves the zygote reaped and the channel closed.
-    private static func handshake(control: ControlSocket, pid: pid_t) -> ZygoteEvent? {
+    private static func handshake(control: ControlSocket, pid: pid_t, errors: ZygoteErrorStream) -> ZygoteEvent? {
         var event = try? control.receive(ZygoteEvent.self)?.0
         if event == .identityMapRequested {
             let reply: ZygoteRequest
@@ -100,6 +106,8 @@ public final class ZygoteClient: Sendable {
         control.close()
         var status: Int32 = 0
         waitpid(pid, &status, 0)
+        // The zygote's last words say why it did not start: log them before the caller gives up.
+        errors.waitForEnd(timeout: .seconds(2))
         return event
     }
 

@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -31,12 +33,49 @@ struct ConsoleFiles: Sendable {
     }
 
     func add<Context: RequestContext>(to router: Router<Context>) {
+        let headers = securityHeaders
         for (path, file) in files {
             router.get(RouterPath(path)) { _, _ in
-                Response(
-                    status: .ok, headers: [.contentType: file.contentType, .cacheControl: "no-cache"],
-                    body: ResponseBody(byteBuffer: file.body))
+                var fields = headers
+                fields[.contentType] = file.contentType
+                fields[.cacheControl] = "no-cache"
+                return Response(status: .ok, headers: fields, body: ResponseBody(byteBuffer: file.body))
             }
         }
     }
+
+    /// What the console's pages may do: load scripts, styles and data from this server only, run
+    /// no inline script but the import map (allowed by its digest), never be framed, never be read
+    /// as another type, and send no referrer. Vue compiles the templates in app.js at run time,
+    /// which needs 'unsafe-eval'.
+    var securityHeaders: HTTPFields {
+        let policy = [
+            "default-src 'none'", "script-src 'self' 'unsafe-eval' \(importMapDigests.map { "'\($0)'" }.joined(separator: " "))",
+            "style-src 'self'", "img-src 'self' data:", "connect-src 'self'", "base-uri 'none'", "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+        return [
+            .contentSecurityPolicy: policy.joined(separator: "; "), .xContentTypeOptions: "nosniff",
+            .referrerPolicy: "no-referrer", .xFrameOptions: "DENY",
+        ]
+    }
+
+    /// `sha256-…` of each inline `<script type="importmap">` of index.html.
+    var importMapDigests: [String] {
+        guard let page = files["/console/index.html"] else { return [] }
+        let html = String(buffer: page.body)
+        var digests: [String] = []
+        var rest = html[...]
+        while let open = rest.range(of: "<script type=\"importmap\">"), let close = rest[open.upperBound...].range(of: "</script>") {
+            let script = rest[open.upperBound..<close.lowerBound]
+            digests.append("sha256-" + Data(SHA256.hash(data: Data(script.utf8))).base64EncodedString())
+            rest = rest[close.upperBound...]
+        }
+        return digests
+    }
+}
+
+extension HTTPField.Name {
+    static let referrerPolicy = Self("Referrer-Policy")!
+    static let xFrameOptions = Self("X-Frame-Options")!
 }

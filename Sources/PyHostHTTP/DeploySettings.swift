@@ -5,19 +5,26 @@ import PyHostCore
 enum DeploySettings {
     static let names = ["timeout", "memory", "concurrency", "min_warm"]
 
+    /// The shortest deadline a deploy may set: below it a call could not even reach its worker.
+    static let minimumTimeout = 0.01
+
+    /// - Parameter configuration: the operator's limits, which no setting may exceed.
     /// - Throws: `HostError.invalidParameter` for an unknown parameter or a value out of range.
-    static func parse(_ query: Parameters) throws -> FunctionSettings {
+    static func parse(_ query: Parameters, within configuration: HostConfiguration) throws -> FunctionSettings {
         for (name, _) in query where !names.contains(String(name)) {
             throw HostError.invalidParameter(name: String(name), reason: "unknown; a deploy accepts \(names.joined(separator: ", "))")
         }
         var settings = FunctionSettings()
         if let raw = query["timeout"] {
-            guard let seconds = Double(String(raw)), seconds.isFinite, seconds > 0, seconds <= 300 else {
-                throw HostError.invalidParameter(name: "timeout", reason: "must be a number of seconds in (0, 300], not \"\(raw)\"")
+            guard let seconds = Double(String(raw)), seconds.isFinite, seconds >= minimumTimeout, seconds <= 300 else {
+                throw HostError.invalidParameter(
+                    name: "timeout", reason: "must be a number of seconds in [\(minimumTimeout), 300], not \"\(raw)\"")
             }
             settings.timeoutSeconds = seconds
         }
-        settings.memoryMiB = try integer(query, "memory", in: 384...65536, unit: "MiB")
+        // The operator's --worker-memory is the most a worker may have.
+        let memoryLimit = Int(configuration.workerLimits.memoryBytes / (1024 * 1024))
+        settings.memoryMiB = try integer(query, "memory", in: 384...max(384, memoryLimit), unit: "MiB")
         settings.concurrency = try integer(query, "concurrency", in: 1...256, unit: "workers")
         settings.minWarm = try integer(query, "min_warm", in: 0...256, unit: "workers") ?? 0
         if settings.minWarm > (settings.concurrency ?? Int.max) {

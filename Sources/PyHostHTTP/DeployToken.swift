@@ -24,7 +24,8 @@ public struct DeployToken: Sendable {
         guard accepts(request.headers) else {
             throw APIError(
                 .unauthorized, type: "Unauthorized",
-                message: "deploying, rolling back and deleting functions require the header Authorization: Bearer <deploy token>",
+                message:
+                    "deploying, rolling back and deleting functions, and calling a version that does not serve, require the header Authorization: Bearer <deploy token>",
                 headers: [.wwwAuthenticate: "Bearer"])
         }
     }

@@ -39,7 +39,7 @@ struct FunctionRoutes<Context: RequestContext> {
         try deployToken?.authorize(request)
         let name = try context.parameters.require("name")
         try FunctionName.validate(name)
-        let settings = try DeploySettings.parse(request.uri.queryParameters)
+        let settings = try DeploySettings.parse(request.uri.queryParameters, within: host.configuration)
         let limit = host.configuration.maximumSourceBytes
         let body = try await collect(request, upTo: limit, tooLarge: .sourceTooLarge(limit: limit))
         let outcome = try await host.deploy(name: name, body: body, settings: settings)
@@ -60,7 +60,9 @@ struct FunctionRoutes<Context: RequestContext> {
             return version
         }
         let envelope = try InvocationEnvelope.wanted(request.uri.queryParameters)
-        _ = try host.function(named: name)
+        // A version that no longer serves may be the one a fix replaced: only a configurator calls it.
+        let serving = try host.function(named: name).version
+        if let version, version != serving { try deployToken?.authorize(request) }
         let limit = host.configuration.maximumRequestBytes
         let body = try await collect(request, upTo: limit, tooLarge: .requestTooLarge(limit: limit))
         do {

@@ -4,23 +4,35 @@ import Logging
 import Prometheus
 import PyHostCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The HTTP server around a `FunctionHost`.
 public enum PyHostServer {
     /// Builds the application: routes, JSON errors, and the address to listen on.
+    /// - Parameter publicHosts: names besides IP addresses and `localhost` that clients may send as
+    ///   `Host` (see `BrowserGuardMiddleware`).
     public static func application(
-        host: FunctionHost, address: String, port: Int, deployToken: DeployToken?, metrics: PrometheusCollectorRegistry,
-        logger: Logger
+        host: FunctionHost, address: String, port: Int, publicHosts: [String] = [], deployToken: DeployToken?,
+        metrics: PrometheusCollectorRegistry, logger: Logger
     ) throws -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         // Metrics outside the error middleware: they count the status the client got, not the thrown error.
         let console = ConsoleFiles.load()
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware(staticPaths: Set(console.files.keys)))
+        router.add(middleware: BrowserGuardMiddleware(publicHosts: publicHosts + [address]))
+        let configuration = host.configuration
+        router.add(
+            middleware: RequestBodyBudget(largestBody: max(configuration.maximumRequestBytes, configuration.maximumSourceBytes)))
         FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load(), metrics: metrics)
             .add(to: router)
         console.add(to: router)
+        let connections = ConnectionGuard.forDescriptorLimit()
         return Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [connections.handler()])),
             configuration: .init(address: .hostname(address, port: port), serverName: "pyhost"),
             logger: logger
         )
@@ -35,9 +47,14 @@ extension PyHostServer {
         return registry
     }
 
-    /// Whether `address` only accepts connections from this machine.
-
+    /// Whether `address` only accepts connections from this machine: `localhost`, or an IP
+    /// address literal in 127.0.0.0/8 or `::1`. Any other name may resolve anywhere.
     public static func isLoopback(_ address: String) -> Bool {
-        address == "localhost" || address == "::1" || address.hasPrefix("127.")
+        if address == "localhost" { return true }
+        var ipv4 = in_addr()
+        if inet_pton(AF_INET, address, &ipv4) == 1 { return UInt32(bigEndian: ipv4.s_addr) >> 24 == 127 }
+        var ipv6 = in6_addr()
+        guard inet_pton(AF_INET6, address, &ipv6) == 1 else { return false }
+        return withUnsafeBytes(of: &ipv6) { Array($0) } == Array(repeating: 0, count: 15) + [1]
     }
 }

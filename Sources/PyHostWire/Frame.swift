@@ -29,11 +29,13 @@ public struct Frame: Sendable, Equatable {
         /// `PYHOST_FRAME_SANDBOX_VIOLATION` (a raw value must be a literal; a test checks they agree).
         case sandboxViolation = 16
         /// Worker → server, just before an invocation's answer when the call printed or logged
-        /// anything: that text, UTF-8, at most 64 KiB.
+        /// anything: that text, UTF-8, at most `maximumLogBytes` and a line saying how much was cut.
         case logs = 17
     }
 
     public static let headerSize = Int(PYHOST_FRAME_HEADER_SIZE)
+    /// What one invocation's logs may hold, in UTF-8 bytes (`MAX_LOG_BYTES` in capture.py).
+    public static let maximumLogBytes = 64 * 1024
 
     public var kind: Kind
     public var payload: ByteBuffer

@@ -53,7 +53,7 @@ public struct WorkerLimits: Codable, Sendable, Equatable {
     /// RLIMIT_CPU over the worker's whole life; a call's deadline is enforced separately.
     public var cpuSeconds: UInt64 = 3600
     public var openFiles: UInt64 = 256
-    /// RLIMIT_NPROC for the workers' shared identity: threads, since processes are refused anyway.
+    /// RLIMIT_NPROC for the worker's own identity: threads, since processes are refused anyway.
     public var threads: UInt64 = 512
     /// RLIMIT_FSIZE, and the size of the worker's private /tmp.
     public var fileBytes: UInt64 = 64 * 1024 * 1024

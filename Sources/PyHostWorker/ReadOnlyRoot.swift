@@ -13,6 +13,10 @@ enum ReadOnlyRoot {
     /// Top-level entries taken from the host: bound read-only, or recreated as the same symlink.
     static let systemEntries = ["usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"]
     static let devices = ["null", "zero", "full", "random", "urandom"]
+    /// Files that identify the host, shown empty: /dev/null is bound over each that exists. The
+    /// /proc ones are masked by each worker, over its own /proc.
+    static let maskedFiles = ["/etc/machine-id"]
+    static let maskedProcFiles = ["/proc/cmdline", "/proc/config.gz", "/proc/sys/kernel/random/boot_id"]
 
     static func enter() throws {
         // Nothing done here may propagate back to the host's mounts.
@@ -29,6 +33,7 @@ enum ReadOnlyRoot {
             close(open(target, O_CREAT | O_WRONLY, 0o666))
             try mountCall("/dev/\(device)", target, nil, UInt(MS_BIND))
         }
+        try mask(maskedFiles.map { "\(staging)\($0)" })
         // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves the new.
         try systemCall("chdir") { chdir(staging) }
         try systemCall("pivot_root") { pyhost_pivot_root(".", ".") }
@@ -52,6 +57,13 @@ enum ReadOnlyRoot {
             mkdir(target, 0o755)
             try mountCall(host, target, nil, UInt(MS_BIND | MS_REC))
             try mountCall(nil, target, nil, UInt(MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV))
+        }
+    }
+
+    /// Binds /dev/null over each of `paths` that exists.
+    static func mask(_ paths: [String]) throws {
+        for path in paths where access(path, F_OK) == 0 {
+            try mountCall("/dev/null", path, nil, UInt(MS_BIND))
         }
     }
 

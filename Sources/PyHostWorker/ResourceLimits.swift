@@ -5,10 +5,13 @@ import PyHostWire
 #endif
 
 /// setrlimit for each of a worker's limits, soft and hard alike so the handler cannot raise them.
+///
+/// The address space and the private /tmp (a tmpfs, whose pages are memory outside the address
+/// space) share the memory setting: RLIMIT_AS is what /tmp leaves of it.
 enum ResourceLimits {
     static func apply(_ limits: WorkerLimits) throws {
         let table: [(Int32, UInt64, String)] = [
-            (Int32(RLIMIT_AS.rawValue), limits.memoryBytes, "RLIMIT_AS"),
+            (Int32(RLIMIT_AS.rawValue), limits.memoryBytes - min(limits.memoryBytes, limits.fileBytes), "RLIMIT_AS"),
             (Int32(RLIMIT_CPU.rawValue), limits.cpuSeconds, "RLIMIT_CPU"),
             (Int32(RLIMIT_NOFILE.rawValue), limits.openFiles, "RLIMIT_NOFILE"),
             (Int32(__RLIMIT_NPROC.rawValue), limits.threads, "RLIMIT_NPROC"),

@@ -24,6 +24,16 @@ public struct SandboxPolicy: Sendable {
         case anyBit(argument: UInt32, mask: UInt64)
         case notEqual(argument: UInt32, value: UInt64)
         case equal(argument: UInt32, value: UInt64)
+        /// Every comparison holds; each names a different argument.
+        case all([Comparison])
+    }
+
+    public enum Comparison: Sendable {
+        case equal(argument: UInt32, value: UInt64)
+        case notEqual(argument: UInt32, value: UInt64)
+        /// The argument's low 32 bits equal `value`: the kernel reads an `int` there and ignores
+        /// the high bits, which a plain comparison would not.
+        case lowWordEqual(argument: UInt32, value: UInt32)
     }
 
     public enum Action: Sendable, Equatable {
@@ -50,10 +60,9 @@ public struct SandboxPolicy: Sendable {
         "read", "readv", "pread64", "preadv", "preadv2", "write", "writev", "pwrite64", "pwritev", "pwritev2",
         "open", "openat", "close", "close_range", "lseek", "fstat", "stat", "lstat", "newfstatat", "statx",
         "fstatfs", "statfs", "getdents64", "getdents", "readlink", "readlinkat", "access", "faccessat",
-        "faccessat2", "fcntl", "flock", "fsync", "fdatasync", "ftruncate", "fadvise64", "dup", "dup2", "dup3",
+        "faccessat2", "fsync", "fdatasync", "ftruncate", "fadvise64", "dup", "dup2", "dup3",
         "pipe", "pipe2", "getcwd", "chdir", "fchdir", "umask", "unlink", "unlinkat", "rename", "renameat",
         "renameat2", "mkdir", "mkdirat", "rmdir", "utimensat", "copy_file_range", "sendfile",
-        "memfd_create",
         // waiting and time
         "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
         "epoll_pwait", "eventfd2", "futex", "nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres",
@@ -61,7 +70,7 @@ public struct SandboxPolicy: Sendable {
         "getitimer", "setitimer", "alarm", "timer_create", "timer_settime", "timer_gettime", "timer_delete",
         "timerfd_create", "timerfd_settime", "timerfd_gettime",
         // signals (sending is restricted below)
-        "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait", "rt_sigsuspend",
+        "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait", "rt_sigsuspend",
         "sigaltstack", "pause", "restart_syscall",
         // identity and limits, read-only
         "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid",
@@ -79,6 +88,19 @@ public struct SandboxPolicy: Sendable {
         "accept4", "ptrace", "process_vm_readv", "process_vm_writev", "tkill", "pidfd_open", "pidfd_send_signal",
         "pidfd_getfd", "setrlimit", "prlimit64", "chmod", "fchmod", "fchmodat", "chown", "fchown", "lchown",
         "fchownat", "link", "linkat", "symlink", "symlinkat", "mknod", "mknodat", "truncate", "creat",
+        // memory outside the address space limit; a lock on a readable host file blocks the host
+        "memfd_create", "flock",
+    ]
+
+    /// fcntl commands a handler may use: descriptor flags, duplication, pipe sizes, seals.
+    static let fcntlAllowed: [Int32] = [
+        F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_GETLK, 1030 /* F_DUPFD_CLOEXEC */, 1032 /* F_GETPIPE_SZ */,
+        1034, /* F_GET_SEALS */
+    ]
+    /// fcntl commands refused with EPERM: record locks and leases, which on a file the host can also
+    /// open would hold up host processes. Every other command traps.
+    static let fcntlRefused: [Int32] = [
+        F_SETLK, F_SETLKW, 37 /* F_OFD_SETLK */, 38 /* F_OFD_SETLKW */, 1024 /* F_SETLEASE */, 1026, /* F_NOTIFY */
     ]
 
     /// The worker's policy. `pid` is the worker's own: it may signal itself and no one else.
@@ -98,6 +120,24 @@ public struct SandboxPolicy: Sendable {
             Rule(syscall: "kill", action: .fail(errno: EPERM), condition: .notEqual(argument: 0, value: ownPID)),
             Rule(syscall: "tgkill", action: .allow, condition: .equal(argument: 0, value: ownPID)),
             Rule(syscall: "tgkill", action: .fail(errno: EPERM), condition: .notEqual(argument: 0, value: ownPID)),
+        ]
+        // A SIGSYS handler of the handler's own would make a trapped call survivable: only the
+        // worker's reporter, installed before the filter, handles it. Queries stay allowed. Every
+        // rule compares both arguments: libseccomp mis-orders rules of different shapes.
+        for signal in UInt32(1)...64 {
+            let installs = signal == UInt32(SIGSYS) ? Action.fail(errno: EPERM) : .allow
+            rules += [
+                Rule(
+                    syscall: "rt_sigaction", action: .allow,
+                    condition: .all([.lowWordEqual(argument: 0, value: signal), .equal(argument: 1, value: 0)])),
+                Rule(
+                    syscall: "rt_sigaction", action: installs,
+                    condition: .all([.lowWordEqual(argument: 0, value: signal), .notEqual(argument: 1, value: 0)])),
+            ]
+        }
+        rules += fcntlAllowed.map { Rule(syscall: "fcntl", action: .allow, condition: .equal(argument: 1, value: UInt64($0))) }
+        rules += fcntlRefused.map { Rule(syscall: "fcntl", action: .fail(errno: EPERM), condition: .equal(argument: 1, value: UInt64($0))) }
+        rules += [
             // ioctl: the terminal query behind isatty() only.
             Rule(syscall: "ioctl", action: .allow, condition: .equal(argument: 1, value: UInt64(TCGETS))),
             Rule(syscall: "ioctl", action: .fail(errno: ENOTTY), condition: .notEqual(argument: 1, value: UInt64(TCGETS))),
@@ -155,10 +195,27 @@ public struct SandboxPolicy: Sendable {
                 result = pyhost_seccomp_add_not_equal(filter, action, number, argument, value)
             case .equal(let argument, let value):
                 result = pyhost_seccomp_add_equal(filter, action, number, argument, value)
+            case .all(let comparisons):
+                let converted = comparisons.map(\.shimComparison)
+                result = pyhost_seccomp_add_comparisons(filter, action, number, converted, UInt32(converted.count))
             }
             if result != 0 { throw SystemCallError(call: "seccomp_rule_add(\(rule.syscall))", errno: -result) }
         }
         let loaded = pyhost_seccomp_load(filter)
         if loaded != 0 { throw SystemCallError(call: "seccomp_load", errno: -loaded) }
+    }
+}
+
+extension SandboxPolicy.Comparison {
+    var shimComparison: pyhost_seccomp_comparison {
+        switch self {
+        case .equal(let argument, let value):
+            return pyhost_seccomp_comparison(index: argument, operation: Int32(PYHOST_SECCOMP_EQUAL), mask: 0, value: value)
+        case .notEqual(let argument, let value):
+            return pyhost_seccomp_comparison(index: argument, operation: Int32(PYHOST_SECCOMP_NOT_EQUAL), mask: 0, value: value)
+        case .lowWordEqual(let argument, let value):
+            return pyhost_seccomp_comparison(
+                index: argument, operation: Int32(PYHOST_SECCOMP_MASKED_EQUAL), mask: 0xffff_ffff, value: UInt64(value))
+        }
     }
 }

@@ -25,6 +25,9 @@ enum WorkerProcess {
     static func run(_ setup: Setup) -> Never {
         do {
             try confine(setup)
+            // Only now, so that a failed step above still reaches the server's log through the
+            // zygote's stderr pipe: the handler gets /dev/null as fds 0-2, nothing of the host.
+            try detachStandardStreams()
         } catch {
             printToStandardError("pyhost worker: sandbox setup failed: \(error)")
             _exit(70)
@@ -44,6 +47,7 @@ enum WorkerProcess {
             // bounded, and invisible to every other worker. Mounting needs the namespace's root,
             // so this comes before the identity drop.
             try ReadOnlyRoot.mountCall("proc", "/proc", "proc", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC))
+            try ReadOnlyRoot.mask(ReadOnlyRoot.maskedProcFiles)
             try ReadOnlyRoot.mountCall(
                 "tmpfs", "/tmp", "tmpfs", UInt(MS_NOSUID | MS_NODEV),
                 "size=\(setup.limits.fileBytes),mode=1777")
@@ -79,6 +83,18 @@ enum WorkerProcess {
         try systemCall("prctl(PR_SET_NO_NEW_PRIVS)") { pyhost_set_no_new_privs() }
         // seccomp last: every step above needs calls the filter forbids.
         try SandboxPolicy.worker(pid: getpid()).install()
+    }
+}
+
+extension WorkerProcess {
+    /// Points fds 0, 1 and 2 at /dev/null. A handler's `print` goes to its invocation's logs
+    /// through `capture.py`, not through these descriptors.
+    static func detachStandardStreams() throws {
+        let null = try systemCall("open(/dev/null)") { open("/dev/null", O_RDWR | O_CLOEXEC) }
+        defer { close(null) }
+        for fd in Int32(0)...2 {
+            try systemCall("dup2(/dev/null)") { dup2(null, fd) }
+        }
     }
 }
 

@@ -88,6 +88,7 @@ public enum Zygote {
     private static func serve(_ control: ControlSocket, confinement: ZygoteConfinement) throws {
         let zygote = try systemCall("pidfd_open(self)") { pyhost_pidfd_open(getpid()) }
         var workers: [Int32: Int32] = [:]  // pidfd → pid
+        var slots: [Int32: Int] = [:]  // pidfd → identity slot, the lowest free one at its fork
         defer { stopAll(workers) }
         while true {
             var polled = [pollfd(fd: control.fd, events: Int16(POLLIN), revents: 0)]
@@ -95,6 +96,7 @@ public enum Zygote {
             try systemCall("poll") { poll(&polled, nfds_t(polled.count), -1) }
             for entry in polled.dropFirst() where entry.revents != 0 {
                 guard let pid = workers.removeValue(forKey: entry.fd) else { continue }
+                slots[entry.fd] = nil
                 try reap(pid: pid, pidfd: entry.fd, control: control)
             }
             if polled[0].revents != 0 {
@@ -102,13 +104,16 @@ public enum Zygote {
                 fds.forEach { _ = close($0) }
                 switch request {
                 case .spawn(let id, let limits):
+                    let used = Set(slots.values)
+                    let slot = (0...).first { !used.contains($0) }!
                     let setup = { (channel: Int32) in
                         WorkerProcess.Setup(
-                            channel: channel, zygote: zygote, limits: limits, identity: confinement.workerIdentity,
+                            channel: channel, zygote: zygote, limits: limits, identity: confinement.workerIdentity(slot: slot),
                             privateMounts: confinement.active.contains(.privateTmp))
                     }
                     if let (pid, pidfd) = try spawn(id: id, namespaces: confinement.workerNamespaces, setup: setup, control: control) {
                         workers[pidfd] = pid
+                        slots[pidfd] = slot
                     }
                 case .identityMapped:
                     continue

@@ -17,8 +17,12 @@ import PyHostWire
 struct ZygoteConfinement {
     /// Host uid and gid that uid/gid 0 of the zygote's user namespace map to; 65536 ids are mapped.
     static let hostBase = 100_000
-    /// The uid and gid a worker runs as inside the namespace (host `hostBase + workerID`).
+    /// The uid and gid of the first worker inside the namespace (host `hostBase + workerID`); each
+    /// live worker takes the next free one, so that RLIMIT_NPROC, which the kernel counts per uid,
+    /// bounds each worker's threads alone.
     static let workerID: UInt32 = 1000
+    /// How many workers can each have an identity of their own: the ids mapped above `workerID`.
+    static let workerSlots = 65536 - Int(workerID)
 
     private(set) var active: [SandboxLayer] = []
     private(set) var missing: [MissingLayer] = []
@@ -51,6 +55,13 @@ struct ZygoteConfinement {
     /// The identity a worker switches to: an unprivileged uid inside the user namespace, the host's
     /// `nobody` when there is no user namespace, or none when only one id is mapped.
     private(set) var workerIdentity: UInt32? = 65534
+
+    /// The identity of the worker in `slot` (0 for the first live worker): its own uid when the
+    /// full range is mapped, else the one identity there is.
+    func workerIdentity(slot: Int) -> UInt32? {
+        guard let identity = workerIdentity, identity == Self.workerID else { return workerIdentity }
+        return identity + UInt32(slot % Self.workerSlots)
+    }
 
     private mutating func enterUserNamespace(control: ControlSocket) throws {
         guard pyhost_unshare(Int32(PYHOST_CLONE_NEWUSER)) == 0 else {

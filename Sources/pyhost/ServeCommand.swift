@@ -17,6 +17,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port to listen on.")
     var port = 3000
 
+    @Option(
+        name: .customLong("public-host"),
+        help: "A name clients use to reach this server, accepted as Host (repeatable; IP addresses and localhost always are).")
+    var publicHosts: [String] = []
+
     @Option(name: .customLong("data-dir"), help: "Where the function store lives.")
     var dataDirectory = "./data"
 
@@ -123,7 +128,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let app = try PyHostServer.application(
-            host: host, address: self.host, port: port, deployToken: try resolvedDeployToken.map(DeployToken.init),
+            host: host, address: self.host, port: port, publicHosts: publicHosts,
+            deployToken: try resolvedDeployToken.map(DeployToken.init),
             metrics: metrics, logger: logger)
         // Shut down in reverse order: the server stops taking calls before the host's services stop.
         let services = ServiceGroup(

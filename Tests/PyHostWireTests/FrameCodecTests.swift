@@ -17,6 +17,8 @@ import Testing
         return buffer
     }
 
+    private let limits = FrameLimits([.invoke: 1 << 20, .result: 1 << 20, .handlerError: 1 << 20, .ready: 100, .logs: 1023])
+
     @Test func roundTripsFramesBackToBack() throws {
         let frames = [
             Frame(kind: .invoke, payload: ByteBuffer(string: #"{"name":"Hugues"}"#)),
@@ -25,7 +27,7 @@ import Testing
         ]
         var buffer = encoded(frames)
         var decoded: [Frame] = []
-        while let frame = try FrameDecoder.next(from: &buffer, maximumPayload: 1 << 20) { decoded.append(frame) }
+        while let frame = try FrameDecoder.next(from: &buffer, limits: limits) { decoded.append(frame) }
         #expect(decoded == frames)
         #expect(buffer.readableBytes == 0)
     }
@@ -39,20 +41,35 @@ import Testing
         let whole = encoded([Frame(kind: .ready, payload: ByteBuffer(string: "12345"))])
         for cut in 0..<whole.readableBytes {
             var partial = whole.getSlice(at: 0, length: cut)!
-            #expect(try FrameDecoder.next(from: &partial, maximumPayload: 100) == nil)
+            #expect(try FrameDecoder.next(from: &partial, limits: limits) == nil)
             #expect(partial.readableBytes == cut, "a partial frame is left unconsumed")
         }
     }
 
     @Test func rejectsUnknownKinds() {
         var buffer = ByteBuffer(bytes: [0, 0, 0, 0, 99])
-        #expect(throws: FrameCodecError.unknownKind(99)) { try FrameDecoder.next(from: &buffer, maximumPayload: 10) }
+        #expect(throws: FrameCodecError.unknownKind(99)) { try FrameDecoder.next(from: &buffer, limits: limits) }
     }
 
-    @Test func rejectsFramesOverTheLimitBeforeReadingThem() {
-        var buffer = ByteBuffer(bytes: [0, 0, 4, 0, 11])
-        #expect(throws: FrameCodecError.tooLarge(length: 1024, limit: 1023)) {
-            try FrameDecoder.next(from: &buffer, maximumPayload: 1023)
+    @Test func rejectsFramesOverTheirKindsLimitBeforeReadingThem() throws {
+        var logs = ByteBuffer(bytes: [0, 0, 4, 0, 17])
+        #expect(throws: FrameCodecError.tooLarge(kind: .logs, length: 1024, limit: 1023)) {
+            try FrameDecoder.next(from: &logs, limits: limits)
         }
+        var result = ByteBuffer(bytes: [0, 0, 4, 0, 11])
+        #expect(try FrameDecoder.next(from: &result, limits: limits) == nil, "a result of 1024 bytes is within its limit")
+    }
+
+    @Test func rejectsKindsThePeerMayNotSend() {
+        var buffer = ByteBuffer(bytes: [0, 0, 0, 0, 1])
+        #expect(throws: FrameCodecError.unexpectedKind(.load)) { try FrameDecoder.next(from: &buffer, limits: limits) }
+    }
+
+    @Test func aWorkersLimitsCapEveryKindItSends() {
+        let limits = FrameLimits.worker(maximumResponseBytes: 5000)
+        #expect(limits.payloads[.result] == 5000)
+        #expect(limits.payloads[.logs] == Frame.maximumLogBytes + 256)
+        #expect(limits.payloads[.sandboxViolation] == 4)
+        #expect(limits.payloads[.load] == nil && limits.payloads[.invoke] == nil && limits.payloads[.warm] == nil)
     }
 }

@@ -10,7 +10,8 @@ the invocation's logs.
 import io
 import sys
 
-MAX_LOGS = 64 * 1024
+# Frame.maximumLogBytes on the server, which ends a worker whose logs frame is larger.
+MAX_LOG_BYTES = 64 * 1024
 
 
 class Capture:
@@ -23,15 +24,17 @@ class Capture:
         self.size = 0
 
     def stop(self):
-        """The text captured since `start`, at most MAX_LOGS characters."""
+        """The text captured since `start`: at most MAX_LOG_BYTES of UTF-8, then a line saying how much was cut."""
         text = "".join(self.parts or [])
         self.parts = None
-        if len(text) > MAX_LOGS:
-            text = text[:MAX_LOGS] + f"\n… ({len(text) - MAX_LOGS} more characters)\n"
+        data = text.encode("utf-8", "replace")
+        if len(data) > MAX_LOG_BYTES:
+            kept = data[:MAX_LOG_BYTES].decode("utf-8", "ignore")
+            text = kept + f"\n… ({len(data) - len(kept.encode())} more bytes)\n"
         return text
 
     def write(self, text):
-        if self.size < MAX_LOGS * 2:
+        if self.size < MAX_LOG_BYTES * 2:
             self.parts.append(text)
             self.size += len(text)
 

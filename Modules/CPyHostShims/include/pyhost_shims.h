@@ -48,6 +48,8 @@ int pyhost_pidfd_open(pid_t pid);
 int pyhost_pidfd_send_signal(int pidfd, int signal);
 int pyhost_close_range_from(unsigned int first);
 pid_t pyhost_fork(void);
+/// pipe2(fds, O_CLOEXEC).
+int pyhost_pipe_cloexec(int fds[2]);
 /// fork() with extra namespace flags (CLONE_NEWPID, CLONE_NEWNS, …): a raw clone(2), safe only in a
 /// single-threaded process. Returns as fork does.
 pid_t pyhost_clone_process(unsigned long namespace_flags);
@@ -101,6 +103,25 @@ int pyhost_seccomp_add_not_equal(pyhost_seccomp_filter *filter, uint32_t action,
 /// Adds `action` for `syscall` when `arg[index] == value`.
 int pyhost_seccomp_add_equal(pyhost_seccomp_filter *filter, uint32_t action, int syscall,
                              unsigned int index, uint64_t value);
+
+enum {
+    PYHOST_SECCOMP_EQUAL = 0,
+    PYHOST_SECCOMP_NOT_EQUAL = 1,
+    /// `(arg[index] & mask) == value`.
+    PYHOST_SECCOMP_MASKED_EQUAL = 2,
+};
+
+/// One comparison of a syscall argument, for `pyhost_seccomp_add_comparisons`.
+typedef struct {
+    unsigned int index;
+    int operation;
+    uint64_t mask;
+    uint64_t value;
+} pyhost_seccomp_comparison;
+
+/// Adds `action` for `syscall` when every comparison holds (at most one per argument, at most 6).
+int pyhost_seccomp_add_comparisons(pyhost_seccomp_filter *filter, uint32_t action, int syscall,
+                                   const pyhost_seccomp_comparison *comparisons, unsigned int count);
 int pyhost_seccomp_load(pyhost_seccomp_filter *filter);
 void pyhost_seccomp_release(pyhost_seccomp_filter *filter);
 

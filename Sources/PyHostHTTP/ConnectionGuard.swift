@@ -1,0 +1,137 @@
+import Hummingbird
+import HummingbirdCore
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Keeps anonymous clients from exhausting the server's descriptors with slow or idle connections.
+///
+/// A connection has `headerTimeout` to send a request's head (from its start, or from the end of
+/// the previous response) and `bodyTimeout` to finish its body; past either it is closed. At most
+/// `capacity` connections are open, below the descriptor limit: a new connection beyond it closes
+/// the oldest one still waiting for a request head, so slow clients cannot keep out a new one.
+final class ConnectionGuard: Sendable {
+    static let headerTimeout = TimeAmount.seconds(10)
+    static let bodyTimeout = TimeAmount.seconds(60)
+    /// Descriptors kept for the server itself: workers' channels and pidfds, the store, the zygote.
+    static let reservedDescriptors = 256
+
+    let capacity: Int
+    private let state = Mutex(State())
+
+    private struct State {
+        var nextID = 0
+        /// Open connections; `waitingSince` is set while no request is in progress.
+        var open: [Int: (channel: any Channel, waitingSince: NIODeadline?)] = [:]
+    }
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Raises the soft descriptor limit to the hard one, and sizes the connection cap below it.
+    static func forDescriptorLimit() -> ConnectionGuard {
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        let descriptors = Int(clamping: limit.rlim_cur)
+        return ConnectionGuard(capacity: max(16, descriptors - reservedDescriptors))
+    }
+
+    /// A new handler for each connection.
+    func handler() -> ConnectionGuardHandler {
+        ConnectionGuardHandler(guard: self)
+    }
+
+    /// Registers a connection; returns its id, and a connection to close to make room, if any.
+    fileprivate func opened(_ channel: any Channel) -> (id: Int, evicted: (any Channel)?) {
+        state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            var evicted: (any Channel)?
+            if state.open.count >= capacity {
+                let oldest = state.open.filter { $0.value.waitingSince != nil }.min { $0.value.waitingSince! < $1.value.waitingSince! }
+                evicted = oldest.map { state.open.removeValue(forKey: $0.key)!.channel } ?? channel
+            }
+            if evicted !== channel { state.open[id] = (channel, .now()) }
+            return (id, evicted)
+        }
+    }
+
+    fileprivate func setWaiting(_ id: Int, _ waiting: Bool) {
+        state.withLock { $0.open[id]?.waitingSince = waiting ? .now() : nil }
+    }
+
+    fileprivate func closed(_ id: Int) {
+        _ = state.withLock { $0.open.removeValue(forKey: id) }
+    }
+}
+
+/// One connection's timers and its place in `ConnectionGuard`.
+final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+
+    private let connections: ConnectionGuard
+    private var id: Int?
+    private var timer: Scheduled<Void>?
+
+    init(guard connections: ConnectionGuard) {
+        self.connections = connections
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let (id, evicted) = connections.opened(context.channel)
+        self.id = id
+        if let evicted {
+            evicted.close(promise: nil)
+            if evicted === context.channel { return }
+        }
+        arm(context: context, ConnectionGuard.headerTimeout)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        if let id { connections.closed(id) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            id.map { connections.setWaiting($0, false) }
+            arm(context: context, ConnectionGuard.bodyTimeout)
+        case .end:
+            timer?.cancel()
+        case .body:
+            break
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            // Keep-alive: the next request's head is due within the header timeout too.
+            id.map { connections.setWaiting($0, true) }
+            arm(context: context, ConnectionGuard.headerTimeout)
+        }
+        context.write(data, promise: promise)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        if let id { connections.closed(id) }
+        context.fireChannelInactive()
+    }
+
+    private func arm(context: ChannelHandlerContext, _ timeout: TimeAmount) {
+        timer?.cancel()
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+}

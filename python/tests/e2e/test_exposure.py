@@ -1,0 +1,139 @@
+"""What reaches the server from outside its sandbox: browsers (cross-site requests, DNS rebinding,
+the console's headers), anonymous slow clients, old versions, and the operator's limits."""
+
+import resource
+import select
+import socket
+import time
+
+import pytest
+
+from server import DEPLOY_TOKEN, Server, run_to_exit
+
+HELLO = "def handle(r):\n    return 'hello'\n"
+
+
+def error_type(reply):
+    return reply.status, reply.json()["error"]["type"]
+
+
+@pytest.fixture(scope="module")
+def public(tmp_path_factory):
+    """A server that also answers to the name pyhost.test."""
+    instance = Server(tmp_path_factory.mktemp("public"), "--public-host", "pyhost.test")
+    yield instance
+    assert instance.stop() == 0
+
+
+@pytest.mark.parametrize("host, status", [
+    ("127.0.0.1:{port}", 200), ("localhost:{port}", 200), ("[::1]:{port}", 200), ("10.1.2.3", 200),
+    ("pyhost.test", 200), ("evil.example:{port}", 421), ("127.0.0.1.evil.example", 421), ("localhost.evil.example:{port}", 421),
+])
+def test_only_addresses_localhost_and_public_hosts_are_answered(public, host, status):
+    reply = public.request("GET", "/healthz", headers={"Host": host.format(port=public.port)})
+    assert reply.status == status, reply
+    if status == 421:
+        assert reply.json()["error"]["type"] == "UnknownHost"
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({"Origin": "http://evil.example"}, 403),
+    ({"Origin": "null"}, 403),
+    ({"Sec-Fetch-Site": "cross-site"}, 403),
+    ({"Origin": "http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"}, 201),
+    ({}, 201),
+])
+def test_mutating_requests_from_another_site_are_refused(server, headers, status):
+    headers = {name: value.format(port=server.port) for name, value in headers.items()}
+    deployed = server.request("POST", "/functions/cross-site", HELLO, {"Content-Type": "text/plain", **headers})
+    assert deployed.status == status, deployed
+    for method, path in [("POST", "/functions/cross-site/invoke"), ("DELETE", "/functions/cross-site")]:
+        if status == 403:
+            assert error_type(server.request(method, path, "{}", headers)) == (403, "CrossSiteRequest")
+
+
+def test_the_console_forbids_framing_sniffing_and_foreign_scripts(server):
+    for path in ["/", "/console/app.js"]:
+        headers = server.request("GET", path).headers
+        policy = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy and "script-src 'self'" in policy
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_version_that_does_not_serve_needs_the_deploy_token(guarded):
+    configurator = {"Authorization": f"Bearer {DEPLOY_TOKEN}"}
+    for source in [HELLO, "def handle(r):\n    return 'fixed'\n"]:
+        assert guarded.deploy("patched", source, configurator).status == 201
+    assert error_type(guarded.request("POST", "/functions/patched/versions/1/invoke", "{}")) == (401, "Unauthorized")
+    assert guarded.request("POST", "/functions/patched/versions/1/invoke", "{}", configurator).json() == "hello"
+    assert guarded.request("POST", "/functions/patched/versions/2/invoke", "{}").json() == "fixed"
+
+
+@pytest.mark.parametrize("query, reason", [
+    ("memory=2048", "must be a whole number of MiB in 384...1024, not \"2048\""),
+    ("timeout=1e-9", "must be a number of seconds in [0.01, 300], not \"1e-9\""),
+])
+def test_deploy_settings_stay_within_the_operators_limits(server, query, reason):
+    reply = server.request("POST", f"/functions/greedy?{query}", HELLO)
+    assert error_type(reply) == (400, "InvalidParameter")
+    assert reply.json()["error"]["message"].endswith(reason)
+
+
+def test_a_host_name_is_not_loopback_without_a_token(tmp_path):
+    code, output = run_to_exit(tmp_path, "--host", "127.evil.example")
+    assert code != 0 and "set --deploy-token or PYHOST_DEPLOY_TOKEN" in output
+
+
+def test_healthz_answers_while_slow_clients_hold_more_connections_than_descriptors(tmp_path):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    server = Server(tmp_path, prefix=("prlimit", "--nofile=1024:1024"))
+    slow = []
+    try:
+        for _ in range(1100):
+            connection = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slow.append(connection)
+        started = time.monotonic()
+        reply = server.request("GET", "/healthz", timeout=5)
+        assert reply.status == 200 and time.monotonic() - started < 5
+    finally:
+        for connection in slow:
+            connection.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert server.stop() == 0
+
+
+def send_head(server, length):
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    connection.sendall(
+        f"POST /functions/held/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n\r\n".encode())
+    return connection
+
+
+def test_bodies_held_at_once_stay_within_a_host_wide_budget(server):
+    assert server.deploy("held", "def handle(r):\n    return len(r)\n").status == 201
+    # 24 bodies of 6 MiB, announced and never sent: 21 fill the 128 MiB budget, 3 are refused.
+    held = [send_head(server, 6 << 20) for _ in range(24)]
+    try:
+        deadline = time.monotonic() + 20
+        answered = []
+        while len(answered) < 3:
+            assert time.monotonic() < deadline, f"{len(answered)} refused"
+            answered = select.select(held, [], [], 0.1)[0]
+        answers = [connection.recv(4096).decode() for connection in answered] + [send_head(server, 6 << 20).recv(4096).decode()]
+        for answer in answers:
+            status_line, _, rest = answer.partition("\r\n")
+            assert status_line == "HTTP/1.1 503 Service Unavailable"
+            assert "retry-after: 1" in rest.lower() and '"type":"Busy"' in rest
+        assert server.invoke("held", [1, 2]).json() == 2, "a small body still fits"
+    finally:
+        for connection in held:
+            connection.close()
+    deadline = time.monotonic() + 20
+    # Just under 6 MiB: it fits only once the held requests have given their reservations back.
+    large = b"[" + b"0," * ((3 << 20) - 2) + b"0]"
+    while server.request("POST", "/functions/held/invoke", large).status != 200:
+        assert time.monotonic() < deadline, "the budget is given back when the held requests end"
+        time.sleep(0.1)
