@@ -65,7 +65,10 @@ let package = Package(
         ]),
         .testTarget(name: "PyHostWireTests", dependencies: ["PyHostWire"]),
         .testTarget(name: "PyHostWorkerTests", dependencies: ["PyHostWorker", "PyHostWire"]),
-        .testTarget(name: "PyHostCoreTests", dependencies: ["PyHostCore"]),
+        .testTarget(name: "PyHostCoreTests", dependencies: [
+            "PyHostCore", "PyHostWire",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
         .testTarget(name: "PyHostHTTPTests", dependencies: [
             "PyHostHTTP",
             .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -50,7 +50,8 @@ MIX = {
     "deploy": (5, {201}),
     "redeploy": (5, {201}),
     "crash": (5, {502}),
-    "timeout": (5, {504}),
+    # 503: refused, or still queued at the deadline, when other timeouts hold the workers.
+    "timeout": (5, {503, 504}),
     "memory": (5, {500}),
 }
 

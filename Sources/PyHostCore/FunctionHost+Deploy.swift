@@ -40,8 +40,10 @@ extension FunctionHost {
         guard let target = try await registry.version(name: name, version: version) else {
             throw HostError.versionNotFound(name: name, version: version)
         }
-        guard case .ready(let worker) = try await loader.load(target) else {
-            throw HostError.importCrashed("version \(version) no longer loads")
+        let worker: WorkerConnection
+        switch try await loader.load(target) {
+        case .ready(let loaded): worker = loaded
+        case .failed(let frame): throw WorkerLoader.noLongerLoads(version, frame)
         }
         do {
             // Inside the lock, the version must still be the row that was loaded: the function may

@@ -62,8 +62,7 @@ public final class FunctionHost: Sendable {
             guard let function, function.key == key else { throw HostError.functionNotFound(key.name) }
             switch try await loader.load(function) {
             case .ready(let worker): return worker
-            case .failed(let frame):
-                throw HostError.workerDied("the module no longer loads: \(String(buffer: frame.payload))")
+            case .failed(let frame): throw WorkerLoader.noLongerLoads(function.version, frame)
             }
         }
     }

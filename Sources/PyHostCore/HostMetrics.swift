@@ -27,6 +27,7 @@ extension WorkerExit {
     /// A short label for metrics: `exit`, or the signal's name in lower case.
     public var metricLabel: String {
         switch self {
+        case .exited(Self.sandboxSetupFailed): return "sandbox_setup"
         case .exited: return "exit"
         case .killed(let signal): return WorkerExit.signalName(signal).lowercased().replacingOccurrences(of: " ", with: "_")
         }

@@ -192,7 +192,10 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        finish(with: .failure(error))
+        // A Unix socket closed with unread data in it resets its peer: the worker died with the
+        // call's frame unread, so no user code ran for it.
+        let unread = (error as? IOError)?.errnoCode == ECONNRESET
+        finish(with: .failure(unread ? WorkerChannelError.notSent : error))
         context.close(promise: nil)
     }
 

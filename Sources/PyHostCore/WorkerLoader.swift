@@ -1,4 +1,5 @@
 import CPyHostShims
+import Foundation
 import NIOCore
 import PyHostWire
 
@@ -89,6 +90,22 @@ struct WorkerLoader: Sendable {
             worker.terminate()
             throw HostError.protocolViolation("the worker answered a load with a \(reply.kind) frame")
         }
+    }
+
+    /// A stored version whose module fails to load now (it did at deploy: the host changed, or it
+    /// depends on time or chance): the same 422 for a rollback and for a call.
+    static func noLongerLoads(_ version: Int, _ frame: Frame) -> HostError {
+        struct Body: Decodable {
+            struct Error: Decodable {
+                let type: String
+                let message: String
+            }
+            let error: Error
+        }
+        let reason = (try? JSONDecoder().decode(Body.self, from: Data(frame.payload.readableBytesView))).map {
+            ": \($0.error.type): \($0.error.message)"
+        }
+        return .importCrashed("version \(version) no longer loads\(reason ?? "")")
     }
 
     /// The name of the syscall in a `sandboxViolation` frame.

@@ -17,9 +17,15 @@ public enum WorkerExit: Codable, Sendable, Equatable {
         }
     }
 
+    /// The code a worker exits with when it cannot confine itself; it writes why to the zygote's
+    /// stderr, which the server logs.
+    public static let sandboxSetupFailed: Int32 = 70
+
     /// A sentence for the error body: what ended the worker, and what that usually means.
     public var explanation: String {
         switch self {
+        case .exited(Self.sandboxSetupFailed):
+            return "the worker's sandbox could not be set up; the server's log says why"
         case .exited(let code):
             return "the worker exited with code \(code)"
         case .killed(let signal):

@@ -30,7 +30,7 @@ enum WorkerProcess {
             try detachStandardStreams()
         } catch {
             printToStandardError("pyhost worker: sandbox setup failed: \(error)")
-            _exit(70)
+            _exit(WorkerExit.sandboxSetupFailed)
         }
         let status = pyhost_python_call_with_fd("pyhost_runtime.worker", "serve", channelFD)
         fflush(nil)

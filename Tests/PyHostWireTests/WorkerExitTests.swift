@@ -19,5 +19,6 @@ import Testing
         #expect(WorkerExit.killed(signal: SIGSYS).explanation.contains("SIGSYS: it made a system call the sandbox forbids"))
         #expect(WorkerExit.killed(signal: SIGSEGV).explanation.contains("SIGSEGV"))
         #expect(WorkerExit.exited(code: 3).explanation == "the worker exited with code 3")
+        #expect(WorkerExit.exited(code: WorkerExit.sandboxSetupFailed).explanation.contains("sandbox could not be set up"))
     }
 }

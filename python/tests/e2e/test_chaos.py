@@ -42,15 +42,15 @@ def wait_until(predicate, timeout=30, interval=0.1):
 def test_a_storm_of_deploys_deletes_rollbacks_and_calls(start_server):
     server = start_server("--idle-timeout", "2", "--max-workers", "6", "--timeout", "5")
     def fds():
-        """Sockets, pipes and pidfds: what a worker holds in the server (the store's readers, files,
-        grow with concurrent reads and stay, as GRDB's pool keeps them)."""
+        """Sockets, pipes and pidfds: what workers and connections hold in the server (the store's
+        readers, files, grow with concurrent reads and stay, as GRDB's pool keeps them)."""
         links = []
         for fd in os.listdir(f"/proc/{server.process.pid}/fd"):
             try:
                 links.append(os.readlink(f"/proc/{server.process.pid}/fd/{fd}"))
             except OSError:
                 pass
-        return len([link for link in links if not link.startswith("/")])
+        return len([link for link in links if link.startswith(("socket:", "pipe:", "anon_inode:[pidfd]"))])
 
     resting_fds = fds()
     resting_processes = len(server.settled_descendants())

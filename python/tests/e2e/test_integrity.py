@@ -151,3 +151,18 @@ def test_a_thread_left_spinning_after_a_call_ends_its_worker(start_server):
     assert wait_until(lambda: not pid_alive(spinning), timeout=20), "the idle worker burning CPU was ended"
     fresh = server.invoke("leaky", "id")
     assert fresh.status == 200 and fresh.json() != reply.json()
+
+
+def test_a_version_that_no_longer_loads_is_the_same_422_for_a_rollback_and_a_call(start_server):
+    server = start_server()
+    expiring = f"import time\nif time.time() > {time.time() + 1.0}:\n    raise RuntimeError('too late')\ndef handle(r):\n    return 1\n"
+    assert server.deploy("expiring", expiring).status == 201
+    time.sleep(1.5)
+    assert server.deploy("expiring", fast_module("second")).status == 201
+    rollback = server.request("POST", "/functions/expiring/rollback?version=1")
+    call = server.request("POST", "/functions/expiring/versions/1/invoke", "{}")
+    for reply in (rollback, call):
+        assert reply.status == 422
+        assert reply.json()["error"]["type"] == "ImportCrashed"
+        assert "version 1 no longer loads: RuntimeError: too late" in reply.json()["error"]["message"]
+    assert server.invoke("expiring", {}).json() == "second"
