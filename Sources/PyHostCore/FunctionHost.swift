@@ -128,7 +128,7 @@ public final class FunctionHost: Sendable {
 
     /// Sets the pool's gauges; the metrics route calls it before exporting.
     public func recordPoolMetrics() async {
-        HostMetrics.record(await pool.counts, spares: await loader.spares.readyCount)
+        HostMetrics.record(await pool.counts, byFunction: await pool.countsByFunction, spares: await loader.spares.readyCount)
     }
 
     /// What keeps the host going, for the application's service group: the zygote's supervisor

@@ -1,4 +1,5 @@
 import Metrics
+import Synchronization
 import PyHostWire
 
 /// The host's own metrics, through swift-metrics (the server exports them in Prometheus format).
@@ -14,13 +15,29 @@ enum HostMetrics {
         Counter(label: "pyhost_worker_deaths_total", dimensions: [("cause", cause)]).increment()
     }
 
-    /// The pool's sizes, set when metrics are read.
-    static func record(_ counts: WorkerPool.Counts, spares: Int) {
+    /// The pool's sizes, in all and per function, set when metrics are read. A function that has
+    /// no worker and no waiting call any more (idle, or deleted) reads 0 rather than its last value.
+    static func record(_ counts: WorkerPool.Counts, byFunction: [String: WorkerPool.Counts], spares: Int) {
         for (state, value) in [("live", counts.live), ("idle", counts.idle), ("busy", counts.busy), ("spare", spares)] {
             Gauge(label: "pyhost_workers", dimensions: [("state", state)]).record(value)
         }
         Gauge(label: "pyhost_queue_depth").record(counts.waiting)
+        let empty = WorkerPool.Counts(live: 0, idle: 0, busy: 0, waiting: 0)
+        let names = reported.withLock { reported in
+            defer { reported = Set(byFunction.keys) }
+            return reported.union(byFunction.keys)
+        }
+        for name in names {
+            let function = byFunction[name] ?? empty
+            for (state, value) in [("live", function.live), ("idle", function.idle), ("busy", function.busy)] {
+                Gauge(label: "pyhost_function_workers", dimensions: [("function", name), ("state", state)]).record(value)
+            }
+            Gauge(label: "pyhost_function_queue_depth", dimensions: [("function", name)]).record(function.waiting)
+        }
     }
+
+    /// The functions whose gauges the last `record` set.
+    private static let reported = Mutex<Set<String>>([])
 }
 
 extension WorkerExit {

@@ -112,6 +112,16 @@ struct PoolState {
     var idleCount: Int { slots.values.reduce(0) { $0 + $1.idle.count } }
     var busyCount: Int { slots.values.reduce(0) { $0 + $1.busy.count } }
     var waitingCount: Int { slots.values.reduce(0) { $0 + $1.waiters.count } }
+    /// Workers and waiting calls of each function, across its versions.
+    var countsByFunction: [String: WorkerPool.Counts] {
+        slots.reduce(into: [:]) { counts, entry in
+            let (key, slot) = entry
+            let sum = counts[key.name] ?? WorkerPool.Counts(live: 0, idle: 0, busy: 0, waiting: 0)
+            counts[key.name] = WorkerPool.Counts(
+                live: sum.live + slot.live, idle: sum.idle + slot.idle.count, busy: sum.busy + slot.busy.count,
+                waiting: sum.waiting + slot.waiters.count)
+        }
+    }
     /// Every idle worker, with when it became idle.
     var idleWorkers: [(worker: Int32, since: Instant)] { slots.values.flatMap(\.idle) }
 

@@ -45,6 +45,9 @@ public actor WorkerPool {
         public let waiting: Int
     }
 
+    /// The same, per function.
+    public var countsByFunction: [String: Counts] { state.countsByFunction }
+
     public var counts: Counts {
         Counts(live: state.liveCount, idle: state.idleCount, busy: state.busyCount, waiting: state.waitingCount)
     }

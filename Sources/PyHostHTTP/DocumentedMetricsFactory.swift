@@ -27,6 +27,10 @@ struct DocumentedMetricsFactory: MetricsFactory {
             "pyhost_workers", "Workers by state: live, idle and busy in the pool; spare, forked and warmed in advance."
         ),
         "pyhost_queue_depth": ("pyhost_queue_depth", "Calls waiting for a worker."),
+        "pyhost_function_workers": (
+            "pyhost_function_workers", "A function's workers by state (live, idle, busy), across its versions."
+        ),
+        "pyhost_function_queue_depth": ("pyhost_function_queue_depth", "A function's calls waiting for a worker."),
         "hb.requests": ("http_server_requests_total", "HTTP requests answered, by route, method and status."),
         "http.server.request.duration": (
             "http_server_request_duration_seconds", "Time to answer an HTTP request, by route, method and status."

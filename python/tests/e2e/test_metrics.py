@@ -34,6 +34,9 @@ def test_metrics_count_invocations_durations_workers_and_deaths(server):
     assert metric(text, "pyhost_workers", state="live") >= 1
     assert metric(text, "pyhost_workers", state="spare") is not None
     assert metric(text, "pyhost_queue_depth") == 0
+    assert metric(text, "pyhost_function_workers", function="measured", state="live") >= 1
+    assert metric(text, "pyhost_function_workers", function="measured", state="busy") == 0
+    assert metric(text, "pyhost_function_queue_depth", function="measured") == 0
     assert "# TYPE pyhost_invocation_duration_seconds histogram" in text
 
 
