@@ -11,6 +11,8 @@ import Synchronization
 /// The server's handle on one worker process: its channel on an event loop, and its pidfd.
 public final class WorkerConnection: Sendable {
     public let pid: Int32
+    /// The zygote's id for the spawn of this worker: its exit is reported under it.
+    let spawn: UInt64
     /// The zygote that forked this worker, which knows how it ended.
     let zygote: ZygoteClient
     private let pidfd: Int32
@@ -41,10 +43,11 @@ public final class WorkerConnection: Sendable {
             close(process.channelFD)
             throw error
         }
-        return WorkerConnection(pid: process.pid, zygote: zygote, pidfd: process.pidfd, channel: channel)
+        return WorkerConnection(spawn: process.id, pid: process.pid, zygote: zygote, pidfd: process.pidfd, channel: channel)
     }
 
-    private init(pid: Int32, zygote: ZygoteClient, pidfd: Int32, channel: any Channel) {
+    private init(spawn: UInt64, pid: Int32, zygote: ZygoteClient, pidfd: Int32, channel: any Channel) {
+        self.spawn = spawn
         self.pid = pid
         self.zygote = zygote
         self.pidfd = pidfd
@@ -73,7 +76,7 @@ public final class WorkerConnection: Sendable {
     /// How the worker ended, for an error message: its exit status if the zygote reaped it in
     /// time, else what is known.
     func describeEnd() async -> (explanation: String, cause: String) {
-        if let exit = await zygote.exit(of: pid, within: .seconds(2)) { return (exit.explanation, exit.metricLabel) }
+        if let exit = await zygote.exit(of: spawn, within: .seconds(2)) { return (exit.explanation, exit.metricLabel) }
         return zygote.isRunning
             ? ("the worker closed its channel", "unknown") : ("the zygote ended, and the worker with it", "zygote")
     }

@@ -10,6 +10,8 @@ import Synchronization
 
 /// A forked worker as the zygote hands it over: its pid, a pidfd, and its end of the channel.
 public struct SpawnedProcess: Sendable {
+    /// The spawn request's id, which names the worker's exit too.
+    public let id: UInt64
     public let pid: Int32
     public let pidfd: Int32
     public let channelFD: Int32
@@ -32,8 +34,9 @@ public final class ZygoteClient: Sendable {
     private struct State {
         var nextID: UInt64 = 1
         var spawns: [UInt64: CheckedContinuation<SpawnedProcess, any Error>] = [:]
-        var exits: [Int32: WorkerExit] = [:]
-        var exitWaiters: [Int32: [CheckedContinuation<WorkerExit?, Never>]] = [:]
+        /// By spawn id: a pid may be reused by a later worker, a spawn id never.
+        var exits: [UInt64: WorkerExit] = [:]
+        var exitWaiters: [UInt64: [CheckedContinuation<WorkerExit?, Never>]] = [:]
         var running = true
         /// The zygote has exited (it may not be reaped yet, so its pid is not reused).
         var exited = false
@@ -151,12 +154,12 @@ public final class ZygoteClient: Sendable {
     }
 
     /// How worker `pid` ended, once the zygote reaped it; nil if that is not known within `timeout`.
-    public func exit(of pid: Int32, within timeout: Duration) async -> WorkerExit? {
+    public func exit(of spawn: UInt64, within timeout: Duration) async -> WorkerExit? {
         await withCheckedContinuation { continuation in
             let known: WorkerExit?? = state.withLock { state in
-                if let exit = state.exits.removeValue(forKey: pid) { return .some(exit) }
+                if let exit = state.exits.removeValue(forKey: spawn) { return .some(exit) }
                 if !state.running { return .some(nil) }
-                state.exitWaiters[pid, default: []].append(continuation)
+                state.exitWaiters[spawn, default: []].append(continuation)
                 return nil
             }
             if let known {
@@ -165,7 +168,7 @@ public final class ZygoteClient: Sendable {
             }
             // Set only once the waiter is registered, so the timeout always finds it.
             DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(timeout.nanoseconds))) {
-                self.resumeExitWaiters(pid: pid, with: nil)
+                self.resumeExitWaiters(spawn: spawn, with: nil)
             }
         }
     }
@@ -237,7 +240,7 @@ public final class ZygoteClient: Sendable {
     private func handle(_ event: ZygoteEvent, fds: [Int32]) {
         switch event {
         case .spawned(let id, let pid) where fds.count == 2:
-            let process = SpawnedProcess(pid: pid, pidfd: fds[1], channelFD: fds[0])
+            let process = SpawnedProcess(id: id, pid: pid, pidfd: fds[1], channelFD: fds[0])
             if let continuation = state.withLock({ $0.spawns.removeValue(forKey: id) }) {
                 continuation.resume(returning: process)
             } else {
@@ -247,12 +250,12 @@ public final class ZygoteClient: Sendable {
             fds.forEach { _ = close($0) }
             state.withLock { $0.spawns.removeValue(forKey: id) }?
                 .resume(throwing: HostError.zygoteUnavailable("the zygote could not fork a worker: \(message)"))
-        case .exited(let pid, let exit):
+        case .exited(let id, _, let exit):
             fds.forEach { _ = close($0) }
-            let delivered = resumeExitWaiters(pid: pid, with: exit)
+            let delivered = resumeExitWaiters(spawn: id, with: exit)
             if !delivered {
                 state.withLock { state in
-                    state.exits[pid] = exit
+                    state.exits[id] = exit
                     // Bound what is remembered of workers nobody asks about.
                     if state.exits.count > 1024 { state.exits.removeAll() }
                 }
@@ -264,8 +267,8 @@ public final class ZygoteClient: Sendable {
     }
 
     @discardableResult
-    private func resumeExitWaiters(pid: Int32, with exit: WorkerExit?) -> Bool {
-        let waiters = state.withLock { $0.exitWaiters.removeValue(forKey: pid) } ?? []
+    private func resumeExitWaiters(spawn: UInt64, with exit: WorkerExit?) -> Bool {
+        let waiters = state.withLock { $0.exitWaiters.removeValue(forKey: spawn) } ?? []
         waiters.forEach { $0.resume(returning: exit) }
         return !waiters.isEmpty
     }

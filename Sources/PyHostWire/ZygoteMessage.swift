@@ -19,6 +19,6 @@ public enum ZygoteEvent: Codable, Sendable, Equatable {
     /// A worker was forked; the message carries its channel and a pidfd, in that order.
     case spawned(id: UInt64, pid: Int32)
     case spawnFailed(id: UInt64, message: String)
-    /// A worker ended and was reaped.
-    case exited(pid: Int32, exit: WorkerExit)
+    /// A worker ended and was reaped; `id` is its spawn's, which unlike a pid is never reused.
+    case exited(id: UInt64, pid: Int32, exit: WorkerExit)
 }

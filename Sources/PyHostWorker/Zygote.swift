@@ -87,7 +87,7 @@ public enum Zygote {
     /// Waits on the control socket and on each live worker's pidfd.
     private static func serve(_ control: ControlSocket, confinement: ZygoteConfinement) throws {
         let zygote = try systemCall("pidfd_open(self)") { pyhost_pidfd_open(getpid()) }
-        var workers: [Int32: Int32] = [:]  // pidfd → pid
+        var workers: [Int32: (pid: Int32, id: UInt64)] = [:]  // by pidfd
         var slots: [Int32: Int] = [:]  // pidfd → identity slot, the lowest free one at its fork
         defer { stopAll(workers) }
         while true {
@@ -95,9 +95,9 @@ public enum Zygote {
             polled += workers.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             try systemCall("poll") { poll(&polled, nfds_t(polled.count), -1) }
             for entry in polled.dropFirst() where entry.revents != 0 {
-                guard let pid = workers.removeValue(forKey: entry.fd) else { continue }
+                guard let (pid, id) = workers.removeValue(forKey: entry.fd) else { continue }
                 slots[entry.fd] = nil
-                try reap(pid: pid, pidfd: entry.fd, control: control)
+                try reap(id: id, pid: pid, pidfd: entry.fd, control: control)
             }
             if polled[0].revents != 0 {
                 guard let (request, fds) = try control.receive(ZygoteRequest.self) else { return }
@@ -112,7 +112,7 @@ public enum Zygote {
                             privateMounts: confinement.active.contains(.privateTmp))
                     }
                     if let (pid, pidfd) = try spawn(id: id, namespaces: confinement.workerNamespaces, setup: setup, control: control) {
-                        workers[pidfd] = pid
+                        workers[pidfd] = (pid, id)
                         slots[pidfd] = slot
                     }
                 case .identityMapped:
@@ -158,16 +158,16 @@ public enum Zygote {
         return (pid, pidfd)
     }
 
-    private static func reap(pid: Int32, pidfd: Int32, control: ControlSocket) throws {
+    private static func reap(id: UInt64, pid: Int32, pidfd: Int32, control: ControlSocket) throws {
         var status: Int32 = 0
         let reaped = waitpid(pid, &status, WNOHANG)
         close(pidfd)
         guard reaped == pid else { return }
-        try control.send(ZygoteEvent.exited(pid: pid, exit: WorkerExit(waitStatus: status)))
+        try control.send(ZygoteEvent.exited(id: id, pid: pid, exit: WorkerExit(waitStatus: status)))
     }
 
-    private static func stopAll(_ workers: [Int32: Int32]) {
-        for (pidfd, pid) in workers {
+    private static func stopAll(_ workers: [Int32: (pid: Int32, id: UInt64)]) {
+        for (pidfd, (pid, _)) in workers {
             _ = pyhost_pidfd_send_signal(pidfd, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
