@@ -6,6 +6,12 @@ extension FunctionHost {
     /// Calls `name` with `body`, a JSON request: its serving version, or `version` if given.
     /// - Throws: `InvocationFailure`, a host failure with the invocation's id.
     public func invoke(name: String, version: Int? = nil, body: ByteBuffer) async throws -> Invocation {
+        try await invoke(name: name, version: version, request: InvocationRequest(body: body))
+    }
+
+    /// Calls `name` with `request`: its serving version, or `version` if given.
+    /// - Throws: `InvocationFailure`, a host failure with the invocation's id.
+    public func invoke(name: String, version: Int? = nil, request: InvocationRequest) async throws -> Invocation {
         let id = InvocationID.make()
         let started = Date()
         let clock = ContinuousClock.now
@@ -13,7 +19,7 @@ extension FunctionHost {
         do {
             let function = try await resolve(name: name, version: version)
             resolved = function.version
-            let (outcome, worker, logs) = try await call(function, body: body, id: id)
+            let (outcome, worker, logs) = try await call(function, request: request, id: id)
             return Invocation(
                 outcome: outcome, workerPID: worker, id: id, version: function.version, logs: logs, startedAt: started,
                 milliseconds: (ContinuousClock.now - clock).seconds * 1000)
@@ -43,8 +49,10 @@ extension FunctionHost {
         return found
     }
 
-    private func call(_ function: FunctionVersion, body: ByteBuffer, id: String) async throws -> (InvocationOutcome, Int32, ByteBuffer?) {
-        guard body.readableBytes <= configuration.maximumRequestBytes else {
+    private func call(_ function: FunctionVersion, request: InvocationRequest, id: String) async throws -> (
+        InvocationOutcome, Int32, ByteBuffer?
+    ) {
+        guard request.body.readableBytes <= configuration.maximumRequestBytes else {
             throw HostError.requestTooLarge(limit: configuration.maximumRequestBytes)
         }
         let timeout = function.timeoutSeconds.map { Duration.milliseconds(Int64($0 * 1000)) } ?? configuration.timeout
@@ -52,7 +60,9 @@ extension FunctionHost {
         let worker = try await pool.acquire(function.key, deadline: deadline, timeout: timeout)
         let reply: WorkerReply
         do {
-            reply = try await worker.exchange(Frame(kind: .invoke, payload: body), timeout: deadline - .now)
+            reply = try await worker.exchange(
+                Frame(kind: .invoke, payload: request.payload(id: id, function: function, timeout: deadline - .now)),
+                timeout: deadline - .now)
         } catch WorkerChannelError.deadlineExceeded {
             // The 504 goes out now; the worker gets its grace period in the background, and a
             // spare replaces it.
@@ -71,6 +81,8 @@ extension FunctionHost {
         case .result: outcome = .returned(reply.frame.payload)
         case .handlerError: outcome = .raised(reply.frame.payload)
         case .requestError: outcome = .badRequest(reply.frame.payload)
+        case .response: outcome = .responded(reply.frame.payload)
+        case .notAcceptable: outcome = .notAcceptable(reply.frame.payload)
         case .sandboxViolation:
             await pool.release(worker, healthy: false)
             HostMetrics.workerDeath(cause: "sandbox_violation")
