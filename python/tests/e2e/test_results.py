@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from server import DEPLOY_TOKEN
+
 CONTRACT = '''
 import datetime, decimal, enum, uuid
 import numpy as np
@@ -248,3 +250,13 @@ def test_a_lone_surrogate_passes_every_path(server):
         assert envelope["logs"] == "{'name': '\\ud800', 'fail': %s}\n" % fail
     logged = server.request("GET", "/functions/surrogate/logs").json()["invocations"]
     assert [entry["status"] for entry in logged] == [500, 200]
+
+
+def test_the_deploy_token_is_not_shown_to_handlers(guarded):
+    token = {"Authorization": f"Bearer {DEPLOY_TOKEN}"}
+    assert guarded.deploy("peek", "def handle(request, context):\n    return sorted(context.headers)\n", token).status == 201
+    reply = guarded.request("POST", "/functions/peek/invoke", b"{}", {**token, "Content-Type": "application/json"})
+    assert reply.status == 200
+    assert "authorization" not in reply.json() and "content-type" in reply.json()
+    other = guarded.request("POST", "/functions/peek/invoke", b"{}", {"Authorization": "Bearer mine"})
+    assert "authorization" in other.json()
