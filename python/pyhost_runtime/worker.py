@@ -135,6 +135,7 @@ def _wanted_form(accept):
     return min(choices)[2] if choices else "json"
 
 
+_plain_accepts = frozenset({"", "*/*", "application/json"})
 _forms = {
     "application/json": "json", "application/*": "json", "*/*": "json",
     "text/csv": "csv", "application/x-ndjson": "ndjson",
@@ -150,7 +151,7 @@ def _answer(body, response, accept):
     if content_type is not None and isinstance(body, (bytes, bytearray, str)):
         data = body if not isinstance(body, str) else _utf8(body)
     else:
-        form = _wanted_form(accept) if accept else "json"
+        form = "json" if accept in _plain_accepts else _wanted_form(accept)
         if form == "csv":
             if not isinstance(body, pandas.DataFrame):
                 raise NotAcceptable(f"text/csv is the form of a DataFrame result; this result is a {type(body).__name__}")
