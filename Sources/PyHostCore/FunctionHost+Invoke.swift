@@ -6,6 +6,12 @@ extension FunctionHost {
     /// Calls `name` with `body`, a JSON request: its serving version, or `version` if given.
     /// - Throws: `InvocationFailure`, a host failure with the invocation's id.
     public func invoke(name: String, version: Int? = nil, body: ByteBuffer) async throws -> Invocation {
+        try await invoke(name: name, version: version, request: InvocationRequest(body: body))
+    }
+
+    /// Calls `name` with `request`: its serving version, or `version` if given.
+    /// - Throws: `InvocationFailure`, a host failure with the invocation's id.
+    public func invoke(name: String, version: Int? = nil, request: InvocationRequest) async throws -> Invocation {
         let id = InvocationID.make()
         let started = Date()
         let clock = ContinuousClock.now
@@ -13,7 +19,7 @@ extension FunctionHost {
         do {
             let function = try await resolve(name: name, version: version)
             resolved = function.version
-            let (outcome, worker, logs) = try await call(function, body: body, id: id)
+            let (outcome, worker, logs) = try await call(function, request: request, id: id)
             return Invocation(
                 outcome: outcome, workerPID: worker, id: id, version: function.version, logs: logs, startedAt: started,
                 milliseconds: (ContinuousClock.now - clock).seconds * 1000)
@@ -43,17 +49,21 @@ extension FunctionHost {
         return found
     }
 
-    private func call(_ function: FunctionVersion, body: ByteBuffer, id: String) async throws -> (InvocationOutcome, Int32, ByteBuffer?) {
-        guard body.readableBytes <= configuration.maximumRequestBytes else {
+    private func call(_ function: FunctionVersion, request: InvocationRequest, id: String) async throws -> (
+        InvocationOutcome, Int32, ByteBuffer?
+    ) {
+        guard request.body.readableBytes <= configuration.maximumRequestBytes else {
             throw HostError.requestTooLarge(limit: configuration.maximumRequestBytes)
         }
         let timeout = function.timeoutSeconds.map { Duration.milliseconds(Int64($0 * 1000)) } ?? configuration.timeout
         let deadline = ContinuousClock.now + timeout
-        var (worker, reply) = try await exchange(function, Frame(kind: .invoke, payload: body), deadline: deadline, timeout: timeout)
+        // The frame tells the handler the time it has left, so it is made once a worker is there.
+        let frame = { Frame(kind: .invoke, payload: request.payload(id: id, function: function, timeout: deadline - .now)) }
+        var (worker, reply) = try await exchange(function, frame, deadline: deadline, timeout: timeout)
         if reply == nil {
             // The worker had ended before the frame reached it: no user code ran, so one other
             // worker may take the call.
-            (worker, reply) = try await exchange(function, Frame(kind: .invoke, payload: body), deadline: deadline, timeout: timeout)
+            (worker, reply) = try await exchange(function, frame, deadline: deadline, timeout: timeout)
         }
         guard let reply else {
             HostMetrics.workerDeath(cause: "unknown")
@@ -64,6 +74,8 @@ extension FunctionHost {
         case .result: outcome = .returned(reply.frame.payload)
         case .handlerError: outcome = .raised(reply.frame.payload)
         case .requestError: outcome = .badRequest(reply.frame.payload)
+        case .response: outcome = .responded(reply.frame.payload)
+        case .notAcceptable: outcome = .notAcceptable(reply.frame.payload)
         case .sandboxViolation:
             await pool.release(worker, healthy: false)
             HostMetrics.workerDeath(cause: "sandbox_violation")
@@ -76,14 +88,14 @@ extension FunctionHost {
         return (outcome, worker.pid, reply.logs)
     }
 
-    /// Sends `frame` to a worker of `function`. The reply is nil when the worker had already ended
+    /// Sends the frame `frame` makes to a worker of `function`. The reply is nil when the worker had already ended
     /// and the frame never reached it.
     private func exchange(
-        _ function: FunctionVersion, _ frame: Frame, deadline: ContinuousClock.Instant, timeout: Duration
+        _ function: FunctionVersion, _ frame: () -> Frame, deadline: ContinuousClock.Instant, timeout: Duration
     ) async throws -> (WorkerConnection, WorkerReply?) {
         let worker = try await pool.acquire(function.key, deadline: deadline)
         do {
-            return (worker, try await worker.exchange(frame, timeout: deadline - .now))
+            return (worker, try await worker.exchange(frame(), timeout: deadline - .now))
         } catch WorkerChannelError.notSent {
             await pool.release(worker, healthy: false)
             return (worker, nil)

@@ -7,8 +7,13 @@ public enum InvocationOutcome: Sendable {
     case returned(ByteBuffer)
     /// The handler raised, or returned what JSON cannot hold; the payload is the error body.
     case raised(ByteBuffer)
-    /// The request body is not valid UTF-8 JSON; the payload is the error body.
+    /// The request body cannot be decoded (JSON, CSV, NDJSON); the payload is the error body.
     case badRequest(ByteBuffer)
+    /// The handler chose a status or headers, or the caller asked for CSV: the worker's frame as
+    /// it sent it, a JSON line of status and headers and then the body, not yet checked.
+    case responded(ByteBuffer)
+    /// The caller's Accept header asks for a form the result has none of; the error body.
+    case notAcceptable(ByteBuffer)
 }
 
 /// An invocation's outcome, and what else a caller may want to know of it.

@@ -65,21 +65,52 @@ struct FunctionRoutes<Context: RequestContext> {
         if let version, version != serving { try deployToken?.authorize(request) }
         let limit = host.configuration.maximumRequestBytes
         let body = try await collect(request, upTo: limit, tooLarge: .requestTooLarge(limit: limit))
+        let call = invocationRequest(request, body: body)
         do {
-            let invocation = try await host.invoke(name: name, version: version, body: body)
-            let response = try InvocationEnvelope.response(invocation, envelope: envelope)
-            let record = InvocationRecord(invocation, status: response.status.code)
-            host.record(record, of: name)
-            InvocationMetrics.record(record, of: name)
+            let invocation = try await host.invoke(name: name, version: version, request: call)
+            let response: Response
+            do {
+                response = try InvocationEnvelope.response(invocation, envelope: envelope)
+            } catch let error as HostError {
+                var failure = error.apiError
+                failure.headers[.pyhostInvocationID] = invocation.id
+                recordInvocation(InvocationRecord(invocation, status: failure.status.code), of: name)
+                throw failure
+            }
+            recordInvocation(InvocationRecord(invocation, status: response.status.code), of: name)
             return response
         } catch let failure as InvocationFailure {
             var error = failure.error.apiError
             error.headers[.pyhostInvocationID] = failure.id
-            let record = InvocationRecord(failure, status: error.status.code)
-            host.record(record, of: name)
-            InvocationMetrics.record(record, of: name)
+            recordInvocation(InvocationRecord(failure, status: error.status.code), of: name)
             throw error
         }
+    }
+
+    private func recordInvocation(_ record: InvocationRecord, of name: String) {
+        host.record(record, of: name)
+        InvocationMetrics.record(record, of: name)
+    }
+
+    /// The body with what a handler's context shows: headers in lower case (without the deploy
+    /// token, which is not the handler's to see) and the query without the host's `logs`.
+    private func invocationRequest(_ request: Request, body: ByteBuffer) -> InvocationRequest {
+        var headers: [(name: String, value: String)] = []
+        var positions: [String: Int] = [:]
+        let carriesToken = deployToken?.accepts(request.headers) ?? false
+        for field in request.headers where !(carriesToken && field.name == .authorization) {
+            let name = field.name.canonicalName
+            if let position = positions[name] {
+                headers[position].value += ", " + field.value
+            } else {
+                positions[name] = headers.count
+                headers.append((name, field.value))
+            }
+        }
+        let query = request.uri.queryParameters.filter { $0.key != "logs" }.map { (name: String($0.key), value: String($0.value)) }
+        return InvocationRequest(
+            body: body, contentType: request.headers[.contentType] ?? "application/json", accept: request.headers[.accept] ?? "",
+            headers: headers, query: query)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {

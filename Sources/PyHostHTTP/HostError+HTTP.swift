@@ -82,12 +82,14 @@ extension Double {
 }
 
 extension InvocationOutcome {
-    /// The status each outcome of a call answers with.
+    /// The status each outcome of a call answers with; for `responded`, the handler's own
+    /// status replaces it once checked (`HandlerAnswer`).
     public var status: HTTPResponse.Status {
         switch self {
-        case .returned: return .ok
+        case .returned, .responded: return .ok
         case .raised: return .internalServerError
         case .badRequest: return .badRequest
+        case .notAcceptable: return .notAcceptable
         }
     }
 }

@@ -3,15 +3,16 @@ import Hummingbird
 import NIOCore
 import PyHostCore
 
-/// How an invocation's answer is written: the handler's JSON as it is, or with `?logs=true` an
+/// How an invocation's answer is written: the handler's answer as it is, or with `?logs=true` an
 /// envelope `{"result", "error", "logs", "invocation_id", "version"}` under the same status.
+///
+/// Nothing the worker sent is decoded and re-encoded as JSON: results and error objects are
+/// spliced in as bytes, so any string the handler saw (a lone surrogate `"\ud800"` included)
+/// passes, and only text the server made itself is encoded here.
 enum InvocationEnvelope {
-    /// Whether the query asks for the envelope.
-    /// - Throws: `HostError.invalidParameter` for anything but `logs=true|false`.
+    /// Whether the query asks for the envelope; the other parameters are the handler's.
+    /// - Throws: `HostError.invalidParameter` for `logs` other than `true|false`.
     static func wanted(_ query: Parameters) throws -> Bool {
-        for (name, _) in query where name != "logs" {
-            throw HostError.invalidParameter(name: String(name), reason: "unknown; an invocation accepts logs")
-        }
         switch query["logs"].map(String.init) {
         case nil, "false": return false
         case "true": return true
@@ -19,40 +20,57 @@ enum InvocationEnvelope {
         }
     }
 
+    /// - Throws: `HostError.protocolViolation` when the worker's status or headers are not allowed.
     static func response(_ invocation: Invocation, envelope: Bool) throws -> Response {
-        let status = HTTPResponse.Status(code: invocation.outcome.statusCode)
-        let headers: HTTPFields = [
-            .pyhostWorker: String(invocation.workerPID), .pyhostInvocationID: invocation.id,
-        ]
-        guard envelope else { return .json(status: status, body: invocation.outcome.body, headers: headers) }
-        var result = ByteBuffer()
-        result.writeString(#"{"result":"#)
-        switch invocation.outcome {
-        case .returned(var body):
-            // The result's bytes go in as they are: no decoding, no re-encoding.
-            result.writeBuffer(&body)
-            result.writeString(#","error":null"#)
-        case .raised(let body), .badRequest(let body):
-            let error = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
-            let inner = try JSONSerialization.data(withJSONObject: error?["error"] ?? NSNull(), options: [.fragmentsAllowed])
-            result.writeString(#"null,"error":"#)
-            result.writeBytes(inner)
+        var headers: HTTPFields = [.pyhostWorker: String(invocation.workerPID), .pyhostInvocationID: invocation.id]
+        var status = invocation.outcome.status
+        var body = invocation.outcome.body
+        var isJSON = true
+        if case .responded(let payload) = invocation.outcome {
+            let answer = try HandlerAnswer(frame: payload)
+            (status, body, isJSON) = (answer.status, answer.body, answer.isJSON)
+            headers.append(contentsOf: answer.headers)
         }
-        let logs = invocation.logs.map { String(buffer: $0) } ?? ""
-        let tail = try JSONSerialization.data(
-            withJSONObject: ["logs": logs, "invocation_id": invocation.id, "version": invocation.version] as [String: Any])
-        result.writeString(",")
-        result.writeBytes(tail.dropFirst())
-        return .json(status: status, body: result, headers: headers)
+        guard envelope else {
+            if headers[.contentType] == nil { headers[.contentType] = "application/json" }
+            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: body))
+        }
+        var result = ByteBuffer()
+        switch invocation.outcome {
+        case .returned, .responded:
+            result.writeString(#"{"result":"#)
+            if isJSON {
+                result.writeBuffer(&body)
+            } else {
+                result.writeString(InvocationRequest.quoted(String(buffer: body)))
+            }
+            result.writeString(#","error":null"#)
+        case .raised, .badRequest, .notAcceptable:
+            result.writeString(#"{"result":null,"error":"#)
+            var error = errorObject(body)
+            result.writeBuffer(&error)
+        }
+        result.writeString(#","logs":"# + InvocationRequest.quoted(invocation.logs.map { String(buffer: $0) } ?? ""))
+        result.writeString(#","invocation_id":"# + InvocationRequest.quoted(invocation.id) + #","version":\#(invocation.version)}"#)
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: result))
+    }
+
+    /// The worker writes an error body as `{"error": OBJECT}`; OBJECT, or the whole body when it
+    /// is not written so.
+    static func errorObject(_ body: ByteBuffer) -> ByteBuffer {
+        let prefix = #"{"error": "#.utf8
+        let bytes = body.readableBytesView
+        guard bytes.starts(with: prefix), bytes.count > prefix.count, bytes.last == UInt8(ascii: "}") else { return body }
+        return body.getSlice(at: body.readerIndex + prefix.count, length: bytes.count - prefix.count - 1) ?? body
     }
 }
 
 extension InvocationOutcome {
-    var statusCode: Int { status.code }
-
     var body: ByteBuffer {
         switch self {
-        case .returned(let body), .raised(let body), .badRequest(let body): return body
+        case .returned(let body), .raised(let body), .badRequest(let body), .responded(let body), .notAcceptable(let body):
+            return body
         }
     }
 }

@@ -8,7 +8,8 @@ public struct Frame: Sendable, Equatable {
     public enum Kind: UInt8, Sendable {
         /// Server → worker: a JSON line `{"name", "max_response_bytes"}`, then the module's source.
         case load = 1
-        /// Server → worker: the request body, as received.
+        /// Server → worker: a JSON line of call metadata `{"id", "function", "version", "timeout",
+        /// "content_type", "accept"}`, a JSON line `{"headers", "query"}`, then the request body as received.
         case invoke = 2
         /// Server → worker, before `load`: run the warm-up; the answer is `ready`.
         case warm = 3
@@ -31,6 +32,11 @@ public struct Frame: Sendable, Equatable {
         /// Worker → server, just before an invocation's answer when the call printed or logged
         /// anything: that text, UTF-8, at most `maximumLogBytes` and a line saying how much was cut.
         case logs = 17
+        /// Worker → server: an answer with its own status or headers (`pyhost.Response`, CSV): a
+        /// JSON line `{"status", "headers": [[name, value], …]}`, then the body. The server checks both.
+        case response = 20
+        /// Worker → server: the Accept header asks for a form the result has none of; the error body.
+        case notAcceptable = 21
     }
 
     public static let headerSize = Int(PYHOST_FRAME_HEADER_SIZE)

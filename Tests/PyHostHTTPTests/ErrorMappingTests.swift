@@ -50,6 +50,8 @@ import Testing
         #expect(InvocationOutcome.returned(body).status == .ok)
         #expect(InvocationOutcome.raised(body).status == .internalServerError)
         #expect(InvocationOutcome.badRequest(body).status == .badRequest)
+        #expect(InvocationOutcome.responded(body).status == .ok)
+        #expect(InvocationOutcome.notAcceptable(body).status == .notAcceptable)
         #expect(DeployOutcome.syntaxError(body).status == .badRequest)
         #expect(DeployOutcome.importFailed(body).status == .unprocessableContent)
     }

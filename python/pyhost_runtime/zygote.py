@@ -9,6 +9,9 @@ def prepare():
     import numpy  # noqa: F401
     import pandas  # noqa: F401
 
+    # Handlers `import pyhost`; the confined worker cannot see the checkout, so it is loaded here.
+    import pyhost  # noqa: F401
+
     from . import capture, worker  # noqa: F401
 
     gc.collect()

@@ -7,6 +7,12 @@ from pyhost_runtime.worker import invoke
 from pyhost_runtime import channel as frames
 
 
+def frame(body):
+    """An invoke frame's payload as the server writes it."""
+    meta = b'{"id":"i1","function":"f","version":1,"timeout":30,"content_type":"application/json","accept":""}'
+    return meta + b'\n{"headers":{},"query":{}}\n' + body
+
+
 def test_load_returns_the_handle():
     handle = load("greet", "def handle(request):\n    return request['x'] * 2\n")
     assert handle({"x": 21}) == 42
@@ -42,7 +48,7 @@ def test_a_module_without_a_callable_handle_is_refused(source):
 
 def test_invoke_reports_a_handler_exception_with_only_the_users_frames():
     handle = load("div", "def handle(request):\n    return 1 / request\n")
-    kind, body = invoke(handle, b"0", "div.py")
+    kind, body = invoke(handle, frame(b"0"), "div.py")
     assert kind == frames.HANDLER_ERROR
     assert b'"type": "ZeroDivisionError"' in body
     assert b"div.py" in body and b"worker.py" not in body
@@ -55,13 +61,13 @@ def test_invoke_reports_a_handler_exception_with_only_the_users_frames():
 ])
 def test_exits_and_interrupts_in_handle_fail_only_the_call(source, error_type):
     handle = load("rude", source)
-    kind, body = invoke(handle, b"{}", "rude.py")
+    kind, body = invoke(handle, frame(b"{}"), "rude.py")
     assert kind == frames.HANDLER_ERROR
     assert f'"type": "{error_type}"'.encode() in body
 
 
 def test_invoke_returns_encoded_results_and_request_errors():
     handle = load("echo", "def handle(request):\n    return request\n")
-    assert invoke(handle, b'{"a": [1, 2]}', "echo.py") == (frames.RESULT, b'{"a":[1,2]}')
-    kind, body = invoke(handle, b"{", "echo.py")
+    assert invoke(handle, frame(b'{"a": [1, 2]}'), "echo.py") == (frames.RESULT, b'{"a":[1,2]}')
+    kind, body = invoke(handle, frame(b"{"), "echo.py")
     assert kind == frames.REQUEST_ERROR and b"InvalidJSON" in body

@@ -67,8 +67,19 @@ const App = {
       state.invocation = {
         status: reply.status, ms: reply.ms, logs: envelope.logs ?? "", id: envelope.invocation_id ?? "",
         output: error ? JSON.stringify({ error }, null, 2) : JSON.stringify(result, null, 2),
+        table: error ? null : rowsTable(result),
         failed: reply.status >= 400,
       };
+    }
+
+    // A result that is a list of row objects (a DataFrame) is also shown as a table: its columns
+    // are the rows' keys in the order they first appear.
+    function rowsTable(result) {
+      const isRow = (row) => row !== null && typeof row === "object" && !Array.isArray(row);
+      if (!Array.isArray(result) || !result.length || !result.every(isRow)) return null;
+      const columns = [...new Set(result.flatMap(Object.keys))];
+      const cell = (value) => (value !== null && typeof value === "object" ? JSON.stringify(value) : String(value ?? ""));
+      return { columns, rows: result.map((row) => columns.map((column) => cell(row[column]))) };
     }
 
     async function rollback(version) {
@@ -125,6 +136,10 @@ const App = {
               <span v-if="state.invocation" id="invoke-status" :class="state.invocation.failed ? 'error-box' : 'ok'">
                 {{ state.invocation.status }} in {{ state.invocation.ms.toFixed(1) }} ms</span></div>
             <template v-if="state.invocation">
+              <table v-if="state.invocation.table" class="rows" id="result-table">
+                <thead><tr><th v-for="column in state.invocation.table.columns">{{ column }}</th></tr></thead>
+                <tbody><tr v-for="row in state.invocation.table.rows"><td v-for="value in row">{{ value }}</td></tr></tbody>
+              </table>
               <pre class="output" id="result">{{ state.invocation.output }}</pre>
               <div class="muted">Logs <span v-if="state.invocation.id">({{ state.invocation.id }})</span></div>
               <pre class="output" id="logs">{{ state.invocation.logs || "(nothing printed)" }}</pre>

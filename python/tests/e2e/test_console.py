@@ -101,3 +101,18 @@ def test_the_deploy_token_is_entered_once_and_kept_for_the_session(start_server,
     type_into(browser, "name", "guarded")
     browser.find_element(By.ID, "deploy").click()
     wait_for_text(browser, "deploy-status", "deployed version 1")
+
+
+def test_a_row_result_is_also_shown_as_a_table(server, browser):
+    source = "import pandas as pd\ndef handle(request):\n    return pd.DataFrame({'region': ['north', 'south'], 'total': [1.5, 2]}).set_index('region')\n"
+    assert server.deploy("console-table", source).status == 201
+    browser.get(server.url + "/")
+    WebDriverWait(browser, 20).until(conditions.presence_of_element_located((By.ID, "source")))
+    wait_for_text(browser, "functions", "console-table")
+    browser.find_element(By.XPATH, "//ul[@id='functions']/li[span='console-table']").click()
+    type_into(browser, "request", "{}")
+    browser.find_element(By.ID, "invoke").click()
+    wait_for_text(browser, "result", "north")
+    table = browser.find_element(By.ID, "result-table")
+    cells = [[cell.text for cell in row.find_elements(By.CSS_SELECTOR, "th, td")] for row in table.find_elements(By.TAG_NAME, "tr")]
+    assert cells == [["region", "total"], ["north", "1.5"], ["south", "2"]]

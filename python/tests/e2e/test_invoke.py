@@ -44,13 +44,13 @@ def handle(request):
     }
 
 
-def test_a_result_json_cannot_hold_is_a_500_type_error(server):
-    deploy(server, "unjsonable", "def handle(request):\n    return {'s': {1, 2}}\n")
+def test_a_result_json_cannot_hold_is_a_500_unserializable_result(server):
+    deploy(server, "unjsonable", "def handle(request):\n    return {'s': [1j]}\n")
     reply = server.invoke("unjsonable", {})
     assert reply.status == 500
     error = reply.json()["error"]
-    assert error["type"] == "TypeError"
-    assert "set" in error["message"]
+    assert error["type"] == "UnserializableResult"
+    assert error["message"] == 'result["s"][0]: a value of type complex has no JSON form'
 
 
 def test_the_request_is_the_decoded_json_body(server):
