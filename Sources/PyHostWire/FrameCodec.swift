@@ -31,12 +31,13 @@ public struct FrameLimits: Sendable, Equatable {
     /// The largest error body: the runtime cuts messages at 64 KiB and tracebacks at 50 frames.
     public static let errorBytes = 1 << 20
 
-    /// What a worker may send: results up to `maximumResponseBytes` (the runtime turns a larger one
-    /// into a `ResponseTooLarge` error), logs up to `Frame.maximumLogBytes` and a line saying how
+    /// What a worker may send: results and `pyhost.Response` answers (status line included) up to
+    /// `maximumResponseBytes` (the runtime turns a larger one into a `ResponseTooLarge` error), logs up to `Frame.maximumLogBytes` and a line saying how
     /// much was cut, error bodies up to `errorBytes`.
     public static func worker(maximumResponseBytes: Int) -> FrameLimits {
         FrameLimits([
-            .ready: 256, .result: maximumResponseBytes, .requestError: errorBytes, .handlerError: errorBytes,
+            .ready: 256, .result: maximumResponseBytes, .response: maximumResponseBytes, .notAcceptable: errorBytes,
+            .requestError: errorBytes, .handlerError: errorBytes,
             .syntaxError: errorBytes, .loadError: errorBytes, .sandboxViolation: 4, .logs: Frame.maximumLogBytes + 256,
         ])
     }
