@@ -173,7 +173,9 @@ struct PoolState {
         guard let key = owners[worker], let began = slots[key]?.busy.removeValue(forKey: worker) else { return [] }
         let sample = now - began
         serviceTime[key.name] = serviceTime[key.name].map { $0 * 0.8 + sample * 0.2 } ?? sample
-        return offer(worker, key: key, now: now) + shed(key, now: now)
+        let actions = offer(worker, key: key, now: now)
+        // Most releases find nobody waiting: only a queue needs its deadlines checked again.
+        return slots[key]?.waiters.isEmpty == false ? actions + shed(key, now: now) : actions
     }
 
     mutating func spawned(_ worker: Int32, key: FunctionKey, now: Instant) -> [Action] {
@@ -249,17 +251,19 @@ struct PoolState {
         return actions
     }
 
-    /// Every worker of `name`, of any version, retires now (the function was deleted), and the
-    /// calls waiting for one fail. Starts in progress finish later; the workers they bring retire.
+    /// The function was deleted: its idle workers retire now and the calls waiting for one fail.
+    /// Calls in flight finish, as they do when a new version is deployed, and starts in progress
+    /// report later: those workers retire then.
     mutating func removeFunction(_ name: String) -> (failed: [UInt64], actions: [Action]) {
         current[name] = nil
         serviceTime[name] = nil
         var retire: [Int32] = []
         var failed: [UInt64] = []
         for (key, slot) in slots where key.name == name {
-            retire += slot.idle.map(\.worker) + slot.busy.keys
+            retire += slot.idle.map(\.worker)
             failed += slot.waiters.map(\.ticket)
-            slots[key] = slot.starting > 0 ? Slot(starting: slot.starting, tombstone: true) : nil
+            let tombstone = Slot(busy: slot.busy, starting: slot.starting, tombstone: true)
+            slots[key] = tombstone.isEmpty ? nil : tombstone
         }
         for worker in retire { owners[worker] = nil }
         // The slots freed may start workers for other functions' waiting calls.
@@ -269,6 +273,7 @@ struct PoolState {
     private mutating func offer(_ worker: Int32, key: FunctionKey, now: Instant) -> [Action] {
         guard var slot = slots[key], !slot.tombstone else {
             owners[worker] = nil
+            prune(key)
             return [.retire(worker)] + pump()
         }
         if current[key.name]?.key != key && slot.waiters.isEmpty {
@@ -276,14 +281,21 @@ struct PoolState {
             prune(key)
             return [.retire(worker)] + pump()
         }
-        if let waiter = slot.waiters.popFirst() {
+        // A call starts only if, at the function's pace, it can finish before its deadline: one
+        // that cannot would time out and cost the worker.
+        var shed: [Action] = []
+        while let waiter = slot.waiters.popFirst() {
+            guard canFinish(name: key.name, after: .zero, from: now, by: waiter.deadline) else {
+                shed.append(.shed(ticket: waiter.ticket, retryAfter: serviceTime[key.name] ?? .seconds(1)))
+                continue
+            }
             slot.busy[worker] = now
             slots[key] = slot
-            return [.hand(ticket: waiter.ticket, worker: worker)]
+            return shed + [.hand(ticket: waiter.ticket, worker: worker)]
         }
         slot.idle.append((worker, now))
         slots[key] = slot
-        return pump()
+        return shed + pump()
     }
 
     /// Refuses the calls waiting for `key` that, at the function's recent pace, cannot start

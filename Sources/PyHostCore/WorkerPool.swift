@@ -28,8 +28,8 @@ public actor WorkerPool {
     /// Calls served so far and the number after which each worker retires.
     private var service: [Int32: (served: Int, limit: Int)] = [:]
     private var random = SystemRandomNumberGenerator()
-    /// CPU time of idle workers at the last check.
-    private var idleCPU: [Int32: (cpu: Duration, at: ContinuousClock.Instant)] = [:]
+    /// CPU time of each worker at the last check while it was idle, and what it spent idle so far.
+    private var idleCPU: [Int32: (cpu: Duration, at: ContinuousClock.Instant, spent: Duration)] = [:]
 
     public init(limits: PoolLimits, recycling: Recycling = Recycling(), logger: Logger, spawner: @escaping Spawner) {
         self.recycling = recycling
@@ -129,24 +129,29 @@ public actor WorkerPool {
         retireSpinningIdleWorkers(now: .now)
     }
 
-    /// Ends idle workers that used more than a quarter of a CPU since the last check while idle
-    /// throughout: a thread a handler left running after its call returned. Between calls a worker
-    /// has nothing to do, so this never ends a worker that only serves calls.
+    /// Ends idle workers that have used more than `idleCPUBudget` of CPU, over their life, in the
+    /// intervals between checks when they were idle throughout: a thread a handler left running
+    /// after its call returned. Between calls a worker has nothing to do, so this never ends a
+    /// worker that only serves calls.
     private func retireSpinningIdleWorkers(now: ContinuousClock.Instant) {
-        var checked: [Int32: (cpu: Duration, at: ContinuousClock.Instant)] = [:]
         for (pid, since) in state.idleWorkers {
             guard let cpu = CPUTime.used(by: pid) else { continue }
-            checked[pid] = (cpu, now)
-            guard let last = idleCPU[pid], last.at >= since, now - last.at >= .milliseconds(500) else { continue }
-            if (cpu - last.cpu) * 4 > now - last.at {
-                logger.warning("worker retired: it used CPU while idle", metadata: ["pid": "\(pid)", "cpu": "\(cpu - last.cpu)"])
+            var record = idleCPU[pid] ?? (cpu, now, .zero)
+            if record.at >= since { record.spent += cpu - record.cpu }
+            record.cpu = cpu
+            record.at = now
+            idleCPU[pid] = record
+            if record.spent > Self.idleCPUBudget {
+                logger.warning("worker retired: it used CPU while idle", metadata: ["pid": "\(pid)", "cpu": "\(record.spent)"])
                 HostMetrics.workerDeath(cause: "idle_cpu")
-                checked[pid] = nil
                 discard(pid)
             }
         }
-        idleCPU = checked
+        idleCPU = idleCPU.filter { workers[$0.key] != nil }
     }
+
+    /// CPU a worker may use while idle over its life before it is ended.
+    static let idleCPUBudget = Duration.milliseconds(200)
 
     /// Ends every worker (the server is stopping).
     public func shutdown() {

@@ -25,8 +25,24 @@ final class ConnectionGuard: Sendable {
 
     private struct State {
         var nextID = 0
-        /// Open connections; `waitingSince` is set while no request is in progress.
-        var open: [Int: (channel: any Channel, waitingSince: NIODeadline?)] = [:]
+        var open: [Int: Connection] = [:]
+    }
+
+    /// An open connection. Each request sets `waitingSince` without the guard's lock: only an
+    /// eviction, when the server is full, reads them all.
+    fileprivate final class Connection: Sendable {
+        let channel: any Channel
+        /// Uptime in nanoseconds since the connection waits for a request head; 0 while one is in progress.
+        let waitingSince = Atomic<UInt64>(0)
+
+        init(_ channel: any Channel) {
+            self.channel = channel
+            waitingSince.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+        }
+
+        func setWaiting(_ waiting: Bool) {
+            waitingSince.store(waiting ? max(1, NIODeadline.now().uptimeNanoseconds) : 0, ordering: .relaxed)
+        }
     }
 
     init(capacity: Int) {
@@ -49,23 +65,21 @@ final class ConnectionGuard: Sendable {
         ConnectionGuardHandler(guard: self)
     }
 
-    /// Registers a connection; returns its id, and a connection to close to make room, if any.
-    fileprivate func opened(_ channel: any Channel) -> (id: Int, evicted: (any Channel)?) {
+    /// Registers a connection; returns its id and record, and a connection to close to make room, if any.
+    fileprivate func opened(_ channel: any Channel) -> (id: Int, connection: Connection, evicted: (any Channel)?) {
         state.withLock { state in
             let id = state.nextID
             state.nextID += 1
+            let connection = Connection(channel)
             var evicted: (any Channel)?
             if state.open.count >= capacity {
-                let oldest = state.open.filter { $0.value.waitingSince != nil }.min { $0.value.waitingSince! < $1.value.waitingSince! }
-                evicted = oldest.map { state.open.removeValue(forKey: $0.key)!.channel } ?? channel
+                let waiting = state.open.map { ($0.key, $0.value.waitingSince.load(ordering: .relaxed)) }.filter { $0.1 != 0 }
+                let oldest = waiting.min { $0.1 < $1.1 }
+                evicted = oldest.flatMap { state.open.removeValue(forKey: $0.0)?.channel } ?? channel
             }
-            if evicted !== channel { state.open[id] = (channel, .now()) }
-            return (id, evicted)
+            if evicted !== channel { state.open[id] = connection }
+            return (id, connection, evicted)
         }
-    }
-
-    fileprivate func setWaiting(_ id: Int, _ waiting: Bool) {
-        state.withLock { $0.open[id]?.waitingSince = waiting ? .now() : nil }
     }
 
     fileprivate func closed(_ id: Int) {
@@ -80,6 +94,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private let connections: ConnectionGuard
     private var id: Int?
+    private var connection: ConnectionGuard.Connection?
     private var timer: Scheduled<Void>?
 
     init(guard connections: ConnectionGuard) {
@@ -87,8 +102,9 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let (id, evicted) = connections.opened(context.channel)
+        let (id, connection, evicted) = connections.opened(context.channel)
         self.id = id
+        self.connection = connection
         if let evicted {
             evicted.close(promise: nil)
             if evicted === context.channel { return }
@@ -104,7 +120,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
-            id.map { connections.setWaiting($0, false) }
+            connection?.setWaiting(false)
             arm(context: context, ConnectionGuard.bodyTimeout)
         case .end:
             timer?.cancel()
@@ -117,7 +133,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             // Keep-alive: the next request's head is due within the header timeout too.
-            id.map { connections.setWaiting($0, true) }
+            connection?.setWaiting(true)
             arm(context: context, ConnectionGuard.headerTimeout)
         }
         context.write(data, promise: promise)

@@ -25,8 +25,10 @@ enum DeploySettings {
         // The operator's --worker-memory is the most a worker may have.
         let memoryLimit = Int(configuration.workerLimits.memoryBytes / (1024 * 1024))
         settings.memoryMiB = try integer(query, "memory", in: 384...max(384, memoryLimit), unit: "MiB")
-        settings.concurrency = try integer(query, "concurrency", in: 1...256, unit: "workers")
-        settings.minWarm = try integer(query, "min_warm", in: 0...256, unit: "workers") ?? 0
+        // --workers-per-function and --max-workers bound what a function may ask for.
+        let workers = min(configuration.limits.perFunction, configuration.limits.total)
+        settings.concurrency = try integer(query, "concurrency", in: 1...workers, unit: "workers (--workers-per-function)")
+        settings.minWarm = try integer(query, "min_warm", in: 0...workers, unit: "workers (--workers-per-function)") ?? 0
         if settings.minWarm > (settings.concurrency ?? Int.max) {
             throw HostError.invalidParameter(name: "min_warm", reason: "must not exceed concurrency (\(settings.concurrency!))")
         }

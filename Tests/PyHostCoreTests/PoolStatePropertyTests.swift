@@ -156,7 +156,7 @@ struct PoolDriver {
         for (key, slot) in state.slots {
             try #require(slot.starting >= 0, "negative starts for \(key)")
             try #require(!slot.isEmpty, "an empty slot for \(key) is kept")
-            if slot.tombstone { try #require(slot.idle.isEmpty && slot.busy.isEmpty && slot.waiters.isEmpty) }
+            if slot.tombstone { try #require(slot.idle.isEmpty && slot.waiters.isEmpty, "a deleted version keeps only calls in flight") }
             for pid in slot.idle.map(\.worker) + slot.busy.keys {
                 let previous = owned.updateValue(key, forKey: pid)
                 try #require(previous == nil, "\(pid) is in two slots")

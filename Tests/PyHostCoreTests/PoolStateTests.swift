@@ -139,15 +139,19 @@ import Testing
         #expect(state.release(100, now: start).isEmpty, "nobody waits any more: the worker goes idle")
     }
 
-    @Test func removingAFunctionRetiresEveryWorkerAndFailsItsWaitingCalls() throws {
-        var state = makeState(perFunction: 1)
+    @Test func removingAFunctionFailsItsWaitingCallsAndRetiresItsWorkersOnceTheirCallsEnd() throws {
+        var state = makeState(perFunction: 2)
         _ = state.adopt(100, key: hello, now: start)
+        _ = state.adopt(101, key: hello, now: start)
         _ = state.adopt(200, key: sales, now: start)
+        #expect(state.acquire(hello, at: start) == .use(101))
         #expect(state.acquire(hello, at: start) == .use(100))
         let (ticket, _) = try waitFor(hello, in: &state)
         let removed = state.removeFunction("hello")
-        #expect(removed.actions == [.retire(100)])
+        #expect(removed.actions.isEmpty, "the calls in flight finish")
         #expect(removed.failed == [ticket])
+        #expect(state.release(100, now: start) == [.retire(100)])
+        #expect(state.removed(101).isEmpty)
         #expect(state.liveCount == 1)
     }
 }

@@ -39,6 +39,8 @@ def load(name, source):
             "offset": error.offset,
             "text": (error.text or "").rstrip("\n"),
         }) from None
+    except ValueError as error:  # a NUL byte: compile() refuses the source before parsing it
+        raise LoadError(True, {"type": "SyntaxError", "message": str(error), "line": None, "offset": None, "text": ""}) from None
     module = types.ModuleType(name)
     module.__file__ = filename
     sys.modules.setdefault(name, module)

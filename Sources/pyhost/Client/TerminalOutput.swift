@@ -19,6 +19,9 @@ struct TerminalOutput {
 func escapingControlCharacters(_ text: String) -> String {
     func isControl(_ scalar: Unicode.Scalar) -> Bool {
         (scalar.value < 0x20 && scalar != "\n" && scalar != "\t") || (0x7F...0x9F).contains(scalar.value)
+            // Bidirectional overrides and isolates reorder what the terminal shows (Trojan Source).
+            || (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
+            || scalar.value == 0x200E || scalar.value == 0x200F || scalar.value == 0x061C
     }
     guard text.unicodeScalars.contains(where: isControl) else { return text }
     var escaped = String.UnicodeScalarView()
@@ -28,7 +31,10 @@ func escapingControlCharacters(_ text: String) -> String {
             continue
         }
         let digits = String(scalar.value, radix: 16)
-        let escape = scalar.value < 0x20 ? "\\x" + String(repeating: "0", count: 2 - digits.count) + digits : "\\u00" + digits
+        let escape =
+            scalar.value < 0x20
+            ? "\\x" + String(repeating: "0", count: 2 - digits.count) + digits
+            : "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
         escaped.append(contentsOf: escape.unicodeScalars)
     }
     return String(escaped)

@@ -63,8 +63,10 @@ def answering(status, body=b"", headers=()):
 
 
 def raw_controls(text):
-    """The control characters a terminal would act on (C0 but newline and tab, DEL, C1)."""
-    return [c for c in text if (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F]
+    """The control characters a terminal would act on (C0 but newline and tab, DEL, C1), and the
+    bidirectional overrides and isolates that reorder what it shows."""
+    bidi = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+    return [c for c in text if (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F or ord(c) in bidi]
 
 
 def test_the_walk_through(guarded, tmp_path):
@@ -176,6 +178,8 @@ def test_what_a_handler_prints_is_escaped_unless_raw(guarded, tmp_path):
      r"deployed f version 1\x1b[2J (sha256 \u009b)"),
     (["invoke", "f"], b'"\x1b[31mred\xc2\x9b\x7f"', r'"\x1b[31mred\u009b\u007f"'),
     (["list", "--json"], b'{"functions":["\xc2\x9b"]}', r'{"functions":["\u009b"]}'),
+    # Bidirectional overrides reorder what the terminal shows (Trojan Source).
+    (["invoke", "f"], '"cost \u202e0001\u202c"'.encode(), r'"cost \u202e0001\u202c"'),
 ])
 def test_everything_the_server_sends_is_escaped(arguments, answer, shown):
     with Loopback(answering(200, answer, [("Content-Type", "application/json")])) as fake:

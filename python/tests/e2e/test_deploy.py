@@ -114,3 +114,10 @@ def test_a_failed_redeploy_keeps_the_previous_version_serving(server):
     assert server.deploy("keep", "def handle(r) return\n").status == 400
     assert server.invoke("keep", {}).json() == "v1"
     assert server.request("GET", "/functions/keep").json()["version"] == 1
+
+
+def test_a_nul_byte_in_the_source_is_a_400_syntax_error(server):
+    reply = server.deploy("nul-byte", "def handle(r):\n    return 1\n\x00\n")
+    assert reply.status == 400
+    assert reply.json()["error"]["type"] == "SyntaxError"
+    assert "null bytes" in reply.json()["error"]["message"]

@@ -166,3 +166,27 @@ def test_a_version_that_no_longer_loads_is_the_same_422_for_a_rollback_and_a_cal
         assert reply.json()["error"]["type"] == "ImportCrashed"
         assert "version 1 no longer loads: RuntimeError: too late" in reply.json()["error"]["message"]
     assert server.invoke("expiring", {}).json() == "second"
+
+
+def test_deleting_a_function_lets_its_calls_in_flight_finish(start_server):
+    server = start_server()
+    assert server.deploy("brief", "import time\ndef handle(s):\n    time.sleep(s)\n    return 'done'\n").status == 201
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        in_flight = pool.submit(server.invoke, "brief", 1.5)
+        time.sleep(0.5)
+        assert server.request("DELETE", "/functions/brief").status == 204
+        reply = in_flight.result()
+    assert (reply.status, reply.json()) == (200, "done")
+    worker = int(reply.headers["Pyhost-Worker"])
+    assert wait_until(lambda: not pid_alive(worker)), "its worker retires once the call ended"
+    assert server.invoke("brief", 0).status == 404
+
+
+def test_deploy_settings_cannot_ask_for_more_workers_than_the_operator_allows(start_server):
+    server = start_server("--workers-per-function", "2", "--max-workers", "3")
+    for query in ("concurrency=3", "min_warm=3", "concurrency=256"):
+        reply = server.deploy(f"greedy?{query}", fast_module("greedy"))
+        assert reply.status == 400, query
+        assert reply.json()["error"]["type"] == "InvalidParameter"
+        assert "--workers-per-function" in reply.json()["error"]["message"]
+    assert server.deploy("greedy?concurrency=2&min_warm=2", fast_module("greedy")).status == 201
