@@ -23,9 +23,7 @@ public enum PyHostServer {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware(staticPaths: Set(console.files.keys)))
         router.add(middleware: BrowserGuardMiddleware(publicHosts: publicHosts + [address]))
-        let configuration = host.configuration
-        router.add(
-            middleware: RequestBodyBudget(largestBody: max(configuration.maximumRequestBytes, configuration.maximumSourceBytes)))
+        router.add(middleware: RequestBodyBudget())
         FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load(), metrics: metrics)
             .add(to: router)
         console.add(to: router)
