@@ -173,7 +173,7 @@ struct PoolState {
         guard let key = owners[worker], let began = slots[key]?.busy.removeValue(forKey: worker) else { return [] }
         let sample = now - began
         serviceTime[key.name] = serviceTime[key.name].map { $0 * 0.8 + sample * 0.2 } ?? sample
-        let actions = offer(worker, key: key, now: now)
+        let actions = offer(worker, key: key, now: now, mayYield: true)
         // Most releases find nobody waiting: only a queue needs its deadlines checked again.
         return slots[key]?.waiters.isEmpty == false ? actions + shed(key, now: now) : actions
     }
@@ -270,7 +270,10 @@ struct PoolState {
         return (failed, retire.map { .retire($0) } + pump())
     }
 
-    private mutating func offer(_ worker: Int32, key: FunctionKey, now: Instant) -> [Action] {
+    /// Gives `worker` to the first call waiting for `key` that can still finish, else keeps it idle.
+    /// `mayYield`: the worker just served a call, so it may give its place to a starved function
+    /// (a fresh worker never does: two starved functions would pass places back and forth).
+    private mutating func offer(_ worker: Int32, key: FunctionKey, now: Instant, mayYield: Bool = false) -> [Action] {
         guard var slot = slots[key], !slot.tombstone else {
             owners[worker] = nil
             prune(key)
@@ -280,6 +283,12 @@ struct PoolState {
             owners[worker] = nil
             prune(key)
             return [.retire(worker)] + pump()
+        }
+        // At the total cap, a function with calls waiting and no worker at all gets this worker's
+        // place: busy functions would otherwise keep their workers and starve it.
+        if mayYield, !slot.waiters.isEmpty, liveCount + 1 >= limits.total, let starved = starvedFunction(besides: key.name) {
+            owners[worker] = nil
+            return [.retire(worker)] + pump(first: starved)
         }
         // A call starts only if, at the function's pace, it can finish before its deadline: one
         // that cannot would time out and cost the worker.
@@ -338,9 +347,10 @@ struct PoolState {
 
     /// Starts workers for calls that wait, within the per-function and total limits, evicting the
     /// least recently used idle worker of another function when the total is reached.
-    private mutating func pump() -> [Action] {
+    private mutating func pump(first name: String? = nil) -> [Action] {
         var actions: [Action] = []
-        for key in slots.keys {
+        let keys = name.map { name in slots.keys.sorted { $0.name == name && $1.name != name } } ?? Array(slots.keys)
+        for key in keys {
             while let slot = slots[key], !slot.tombstone, slot.waiters.count > slot.starting {
                 // At the function's cap, an idle worker of another of its versions makes room.
                 if live(of: key.name) >= perFunctionLimit(key.name) {
@@ -366,6 +376,12 @@ struct PoolState {
             }
         }
         return actions
+    }
+
+    /// A function other than `name` with calls waiting and no worker alive or starting.
+    private func starvedFunction(besides name: String) -> String? {
+        slots.first { $0.key.name != name && !$0.value.tombstone && !$0.value.waiters.isEmpty && live(of: $0.key.name) == 0 }?
+            .key.name
     }
 
     /// Workers of every version of `name`, alive or starting: one function's share of the host.

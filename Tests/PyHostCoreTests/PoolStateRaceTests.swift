@@ -111,3 +111,22 @@ import Testing
         #expect(state.waitingCount == 2)
     }
 }
+
+@Suite struct PoolFairnessTests {
+    let start = ContinuousClock.now
+    let busy = FunctionKey(name: "busy", version: 1, instance: "b")
+    let starved = FunctionKey(name: "starved", version: 1, instance: "s")
+
+    @Test func atTheTotalCapAFunctionWithNoWorkerGetsTheNextOneFreed() throws {
+        var state = PoolState(limits: PoolLimits(perFunction: 2, total: 1, queueDepth: 8, idleTimeout: .seconds(600)))
+        _ = state.makeCurrent(name: "busy", key: busy, adopting: (100, start))
+        _ = state.makeCurrent(name: "starved", key: starved)
+        #expect(state.acquire(busy, at: start) == .use(100))
+        guard case .wait = state.acquire(busy, at: start) else { throw CancellationError() }
+        guard case .wait(_, let actions) = state.acquire(starved, at: start) else { throw CancellationError() }
+        #expect(actions.isEmpty, "nothing idle to evict: the call waits")
+        #expect(
+            state.release(100, now: start + .milliseconds(10)) == [.retire(100), .spawn(starved)],
+            "the busy function's worker makes room for the one that has none")
+    }
+}
