@@ -190,3 +190,20 @@ def test_deploy_settings_cannot_ask_for_more_workers_than_the_operator_allows(st
         assert reply.json()["error"]["type"] == "InvalidParameter"
         assert "--workers-per-function" in reply.json()["error"]["message"]
     assert server.deploy("greedy?concurrency=2&min_warm=2", fast_module("greedy")).status == 201
+
+
+def test_overload_across_functions_at_the_worker_cap_serves_each_and_kills_none(start_server):
+    server = start_server("--timeout", "2", "--workers-per-function", "2", "--max-workers", "3")
+    names = ["fa", "fb", "fc", "fd"]
+    for name in names:
+        assert server.deploy(name, "import time\ndef handle(r):\n    time.sleep(0.5)\n    return 1\n").status == 201
+    barrier = threading.Barrier(64)
+
+    def call(index):
+        barrier.wait()
+        return names[index % 4], server.invoke(names[index % 4], {})
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
+        results = list(pool.map(call, range(64)))
+    assert {reply.status for _, reply in results} <= {200, 503}, "no call starts that cannot finish"
+    assert {name for name, reply in results if reply.status == 200} == set(names), "no function starves"
