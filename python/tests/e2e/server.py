@@ -112,6 +112,16 @@ class Server:
         return self.process.returncode
 
 
+def wait_until(predicate, timeout=15, interval=0.05):
+    """Whether `predicate` became true within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
 def pid_alive(pid):
     """Whether `pid` names a live process (not a zombie)."""
     try:

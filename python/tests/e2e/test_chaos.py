@@ -10,6 +10,8 @@ import random
 import threading
 import time
 
+from server import wait_until
+
 NAMES = ["red", "green", "blue"]
 STORM_SECONDS = 20
 CLIENTS = 16
@@ -28,15 +30,6 @@ TYPES = {404: {"FunctionNotFound", "VersionNotFound"}, 502: {"WorkerDied"}, 503:
 def module(name, token, slow):
     pause = "import time\ntime.sleep(0.3)\n" if slow else ""
     return f"{pause}def handle(request):\n    return {{'name': {name!r}, 'token': {token!r}}}\n"
-
-
-def wait_until(predicate, timeout=30, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def test_a_storm_of_deploys_deletes_rollbacks_and_calls(start_server):
@@ -107,5 +100,5 @@ def test_a_storm_of_deploys_deletes_rollbacks_and_calls(start_server):
         assert hashlib.sha256(source.encode()).hexdigest() == shown.json()["sha256"], "the answer comes from that source"
 
     # Idle workers expire; what stays is the zygote and its spares, and the descriptors at rest.
-    assert wait_until(lambda: len(server.descendants()) <= resting_processes), server.descendants()
-    assert wait_until(lambda: fds() <= resting_fds), f"{fds()} descriptors, {resting_fds} at rest"
+    assert wait_until(lambda: len(server.descendants()) <= resting_processes, timeout=30), server.descendants()
+    assert wait_until(lambda: fds() <= resting_fds, timeout=30), f"{fds()} descriptors, {resting_fds} at rest"

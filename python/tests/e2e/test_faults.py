@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 
-from server import Server, pid_alive, run_to_exit
+from server import Server, pid_alive, run_to_exit, wait_until
 
 SLEEPY = "import time\ndef handle(request):\n    time.sleep(request)\n    return 'slept'\n"
 HELLO = "def handle(request):\n    return 'hello'\n"
@@ -17,15 +17,6 @@ HELLO = "def handle(request):\n    return 'hello'\n"
 
 def zygote_pid(server):
     return server.descendants()[0]
-
-
-def wait_until(predicate, timeout=15, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def test_the_zygote_dying_fails_calls_in_flight_then_everything_recovers(tmp_path):

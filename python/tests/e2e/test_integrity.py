@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from server import Server, pid_alive
+from server import pid_alive, wait_until
 
 
 def slow_module(marker, import_seconds):
@@ -17,15 +17,6 @@ def slow_module(marker, import_seconds):
 
 def fast_module(marker):
     return f"def handle(request):\n    return {marker!r}\n"
-
-
-def wait_until(predicate, timeout=15, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def cpu_seconds(pid):
