@@ -102,6 +102,8 @@ def test_idle_workers_killed_from_outside_are_never_handed_to_a_call(start_serve
     assert len(pids) == 2
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
+    # Dead, but the server not told yet: it learns of a death from its channel, asynchronously.
+    assert wait_until(lambda: not any(pid_alive(pid) for pid in pids), interval=0.001)
     statuses = [server.invoke("victim", 0).status for _ in range(6)]
     assert statuses == [200] * 6
 
