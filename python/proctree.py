@@ -1,4 +1,4 @@
-"""A process's children and descendants, read from /proc, for the tests, the benchmark and the soak."""
+"""A process's children, descendants and descriptors, read from /proc, for the tests, the benchmark and the soak."""
 
 import os
 
@@ -27,3 +27,15 @@ def descendants(pid):
         found += below
         frontier += below
     return found
+
+
+def descriptors(pid):
+    """What each of `pid`'s descriptors points at: `socket:[…]`, `pipe:[…]`, `anon_inode:[pidfd]`, or
+    a file's path; a descriptor closed while being read is skipped."""
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue
+    return targets

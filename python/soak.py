@@ -114,14 +114,8 @@ class Host:
 
     def descriptor_kinds(self):
         """What each descriptor is: `socket`, `pipe`, `anon_inode:[pidfd]`, or the file's path."""
-        kinds = []
-        for fd in os.listdir(f"/proc/{self.pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{self.pid}/fd/{fd}")
-            except OSError:
-                continue
-            kinds.append(target.split(":[")[0] if target.startswith(("socket:", "pipe:")) else target)
-        return kinds
+        return [target.split(":[")[0] if target.startswith(("socket:", "pipe:")) else target
+                for target in proctree.descriptors(self.pid)]
 
     def settle(self, timeout=20):
         """Waits until the pool is quiet and the spares are back; returns the health then."""

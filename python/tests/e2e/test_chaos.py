@@ -5,12 +5,13 @@ answer, source and version list agreeing, and its workers and descriptors back a
 
 import concurrent.futures
 import hashlib
-import os
 import random
 import threading
 import time
 
 from server import wait_until
+
+import proctree  # noqa: E402 - on the path server.py sets
 
 NAMES = ["red", "green", "blue"]
 STORM_SECONDS = 20
@@ -37,12 +38,7 @@ def test_a_storm_of_deploys_deletes_rollbacks_and_calls(start_server):
     def fds():
         """Sockets, pipes and pidfds: what workers and connections hold in the server (the store's
         readers, files, grow with concurrent reads and stay, as GRDB's pool keeps them)."""
-        links = []
-        for fd in os.listdir(f"/proc/{server.process.pid}/fd"):
-            try:
-                links.append(os.readlink(f"/proc/{server.process.pid}/fd/{fd}"))
-            except OSError:
-                pass
+        links = proctree.descriptors(server.process.pid)
         return len([link for link in links if link.startswith(("socket:", "pipe:", "anon_inode:[pidfd]"))])
 
     resting_fds = fds()
