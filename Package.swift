@@ -71,6 +71,7 @@ let package = Package(
         ]),
         .testTarget(name: "PyHostHTTPTests", dependencies: [
             "PyHostHTTP",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
     ],

@@ -6,8 +6,8 @@ import Prometheus
 import PyHostCore
 
 /// The API's routes, each a thin translation between HTTP and `FunctionHost`.
-struct FunctionRoutes<Context: RequestContext> {
-    let host: FunctionHost
+struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
+    let host: Host
     /// When set, deploys, rollbacks and deletes require it; invocations and reads stay open.
     let deployToken: DeployToken?
     let openAPIDocument: ByteBuffer

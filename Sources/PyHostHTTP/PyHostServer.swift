@@ -8,13 +8,13 @@ import PyHostCore
     import Glibc
 #endif
 
-/// The HTTP server around a `FunctionHost`.
+/// The HTTP server around a `FunctionHost` (or any `FunctionHostProtocol`).
 public enum PyHostServer {
     /// Builds the application: routes, JSON errors, and the address to listen on.
     /// - Parameter publicHosts: names besides IP addresses and `localhost` that clients may send as
     ///   `Host` (see `BrowserGuardMiddleware`).
     public static func application(
-        host: FunctionHost, address: String, port: Int, publicHosts: [String] = [], deployToken: DeployToken?,
+        host: some FunctionHostProtocol, address: String, port: Int, publicHosts: [String] = [], deployToken: DeployToken?,
         metrics: PrometheusCollectorRegistry, logger: Logger
     ) throws -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
