@@ -36,7 +36,8 @@ import Testing
         let host = FakeHost()
         try await withApp(host) { client in
             do {
-                let response = try await client.execute(uri: "/functions/hello", method: .post, headers: Self.local, body: ByteBuffer(string: "x"))
+                let response = try await client.execute(
+                    uri: "/functions/hello", method: .post, headers: Self.local, body: ByteBuffer(string: "x"))
                 #expect(response.status == .unauthorized)
                 #expect(response.headers[.wwwAuthenticate] == "Bearer")
             }
@@ -57,7 +58,8 @@ import Testing
         try await withApp(host) { client in
             let path = name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed)!
             do {
-                let response = try await client.execute(uri: "/functions/\(path)", method: .post, headers: Self.authorized, body: ByteBuffer(string: "x"))
+                let response = try await client.execute(
+                    uri: "/functions/\(path)", method: .post, headers: Self.authorized, body: ByteBuffer(string: "x"))
                 #expect(response.status == .badRequest)
                 #expect(try Self.errorType(response.body) == "InvalidName")
             }
@@ -80,15 +82,26 @@ import Testing
 
     @Test(arguments: [
         (InvocationOutcome.returned(ByteBuffer(string: "42")), 200, "42"),
-        (.raised(ByteBuffer(string: #"{"error":{"type":"ValueError","message":"no"}}"#)), 500, #"{"error":{"type":"ValueError","message":"no"}}"#),
-        (.badRequest(ByteBuffer(string: #"{"error":{"type":"InvalidJSON","message":"no"}}"#)), 400, #"{"error":{"type":"InvalidJSON","message":"no"}}"#),
-        (.responded(ByteBuffer(string: "{\"status\":201,\"headers\":[[\"X-Kind\",\"made\"],[\"Content-Type\",\"application/json\"]]}\n{}")), 201, "{}"),
+        (
+            .raised(ByteBuffer(string: #"{"error":{"type":"ValueError","message":"no"}}"#)), 500,
+            #"{"error":{"type":"ValueError","message":"no"}}"#
+        ),
+        (
+            .badRequest(ByteBuffer(string: #"{"error":{"type":"InvalidJSON","message":"no"}}"#)), 400,
+            #"{"error":{"type":"InvalidJSON","message":"no"}}"#
+        ),
+        (
+            .responded(
+                ByteBuffer(string: "{\"status\":201,\"headers\":[[\"X-Kind\",\"made\"],[\"Content-Type\",\"application/json\"]]}\n{}")),
+            201, "{}"
+        ),
     ])
     func outcomesAnswerWithTheirStatusAndBody(outcome: InvocationOutcome, status: Int, body: String) async throws {
         let host = FakeHost(functions: ["hello"], outcome: .success(outcome))
         try await withApp(host) { client in
             do {
-                let response = try await client.execute(uri: "/functions/hello/invoke", method: .post, headers: Self.local, body: ByteBuffer(string: "{}"))
+                let response = try await client.execute(
+                    uri: "/functions/hello/invoke", method: .post, headers: Self.local, body: ByteBuffer(string: "{}"))
                 #expect(response.status.code == status)
                 #expect(String(buffer: response.body) == body)
                 #expect(response.headers[.pyhostInvocationID] == "inv-1")
@@ -99,11 +112,13 @@ import Testing
 
     /// A host failure is answered by the one error mapping, keeps the invocation's id, and is recorded.
     @Test func aHostFailureKeepsItsInvocationID() async throws {
-        let failure = InvocationFailure(error: .saturated(retryAfterSeconds: 3), id: "inv-9", version: 1, startedAt: Date(), milliseconds: 1)
+        let failure = InvocationFailure(
+            error: .saturated(retryAfterSeconds: 3), id: "inv-9", version: 1, startedAt: Date(), milliseconds: 1)
         let host = FakeHost(functions: ["hello"], outcome: .failure(failure))
         try await withApp(host) { client in
             do {
-                let response = try await client.execute(uri: "/functions/hello/invoke", method: .post, headers: Self.local, body: ByteBuffer(string: "{}"))
+                let response = try await client.execute(
+                    uri: "/functions/hello/invoke", method: .post, headers: Self.local, body: ByteBuffer(string: "{}"))
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.headers[.retryAfter] == "3")
                 #expect(response.headers[.pyhostInvocationID] == "inv-9")
@@ -121,7 +136,8 @@ import Testing
             headers[.init("X-Trace")!] = "a"
             headers.append(.init(name: .init("X-Trace")!, value: "b"))
             do {
-                let response = try await client.execute(uri: "/functions/hello/invoke?logs=true&city=Oslo", method: .post, headers: headers, body: ByteBuffer(string: "{}"))
+                let response = try await client.execute(
+                    uri: "/functions/hello/invoke?logs=true&city=Oslo", method: .post, headers: headers, body: ByteBuffer(string: "{}"))
                 #expect(response.status == .ok)
                 #expect(try Self.json(response.body)["invocation_id"] as? String == "inv-1")
             }
@@ -137,15 +153,18 @@ import Testing
         let host = FakeHost(functions: ["hello", "hello"])
         try await withApp(host) { client in
             do {
-                let response = try await client.execute(uri: "/functions/hello/versions/1/invoke", method: .post, headers: Self.local, body: ByteBuffer(string: "{}"))
+                let response = try await client.execute(
+                    uri: "/functions/hello/versions/1/invoke", method: .post, headers: Self.local, body: ByteBuffer(string: "{}"))
                 #expect(response.status == .unauthorized)
             }
             do {
-                let response = try await client.execute(uri: "/functions/hello/versions/2/invoke", method: .post, headers: Self.local, body: ByteBuffer(string: "{}"))
+                let response = try await client.execute(
+                    uri: "/functions/hello/versions/2/invoke", method: .post, headers: Self.local, body: ByteBuffer(string: "{}"))
                 #expect(response.status == .ok)
             }
             do {
-                let response = try await client.execute(uri: "/functions/hello/versions/1/invoke", method: .post, headers: Self.authorized, body: ByteBuffer(string: "{}"))
+                let response = try await client.execute(
+                    uri: "/functions/hello/versions/1/invoke", method: .post, headers: Self.authorized, body: ByteBuffer(string: "{}"))
                 #expect(response.status == .ok)
             }
             #expect(host.invoked.count == 2)
