@@ -87,7 +87,10 @@ final class ConnectionGuard: Sendable {
     }
 }
 
-/// One connection's timers and its place in `ConnectionGuard`.
+/// One connection's deadline and its place in `ConnectionGuard`.
+///
+/// A request only moves the deadline (a clock read); one timer per connection checks it when due
+/// and re-arms for the next one, so keep-alive calls schedule and cancel nothing.
 final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
@@ -95,6 +98,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let connections: ConnectionGuard
     private var id: Int?
     private var connection: ConnectionGuard.Connection?
+    /// When the connection is closed unless the client moves on; nil while the server answers.
+    private var deadline: NIODeadline?
     private var timer: Scheduled<Void>?
 
     init(guard connections: ConnectionGuard) {
@@ -109,7 +114,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             evicted.close(promise: nil)
             if evicted === context.channel { return }
         }
-        arm(context: context, ConnectionGuard.headerTimeout)
+        deadline = context.eventLoop.now + ConnectionGuard.headerTimeout
+        check(context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -121,9 +127,9 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch unwrapInboundIn(data) {
         case .head:
             connection?.setWaiting(false)
-            arm(context: context, ConnectionGuard.bodyTimeout)
+            deadline = context.eventLoop.now + ConnectionGuard.bodyTimeout
         case .end:
-            timer?.cancel()
+            deadline = nil
         case .body:
             break
         }
@@ -134,7 +140,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         if case .end = unwrapOutboundIn(data) {
             // Keep-alive: the next request's head is due within the header timeout too.
             connection?.setWaiting(true)
-            arm(context: context, ConnectionGuard.headerTimeout)
+            deadline = context.eventLoop.now + ConnectionGuard.headerTimeout
         }
         context.write(data, promise: promise)
     }
@@ -145,9 +151,18 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.fireChannelInactive()
     }
 
-    private func arm(context: ChannelHandlerContext, _ timeout: TimeAmount) {
-        timer?.cancel()
-        let channel = context.channel
-        timer = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    /// Closes the connection past its deadline; otherwise checks again when it is due (or, while the
+    /// server answers, one header timeout later).
+    private func check(context: ChannelHandlerContext) {
+        let now = context.eventLoop.now
+        if let deadline, deadline <= now {
+            context.close(promise: nil)
+            return
+        }
+        let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline ?? now + ConnectionGuard.headerTimeout) {
+            let (handler, context) = handler.value
+            handler.check(context: context)
+        }
     }
 }

@@ -48,4 +48,24 @@ import Testing
         loop.advanceTime(by: ConnectionGuard.bodyTimeout)
         #expect(!slowBody.isActive)
     }
+
+    /// A call the server takes long to answer is not the client's delay; after the answer, the next
+    /// head is due within the header timeout again.
+    @Test func theHeaderTimeoutRestartsAfterEachAnswerAndPausesWhileTheServerAnswers() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = try connect(ConnectionGuard(capacity: 10), on: loop)
+        for _ in 0..<3 {
+            loop.advanceTime(by: ConnectionGuard.headerTimeout - .milliseconds(1))
+            try channel.writeInbound(head)
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            loop.advanceTime(by: ConnectionGuard.bodyTimeout * 2)
+            #expect(channel.isActive)
+            try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+            try channel.writeOutbound(HTTPResponsePart.end(nil))
+        }
+        loop.advanceTime(by: ConnectionGuard.headerTimeout - .milliseconds(1))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive)
+    }
 }
