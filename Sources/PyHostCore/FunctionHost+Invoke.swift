@@ -70,6 +70,13 @@ extension FunctionHost {
             throw HostError.workerDied("the worker ended before the call reached it")
         }
         let outcome: InvocationOutcome
+        let answersJSON: Set<Frame.Kind> = [.result, .handlerError, .requestError, .notAcceptable]
+        if answersJSON.contains(reply.frame.kind) && !JSONSyntax.isValid(reply.frame.payload) {
+            // The bytes go out as JSON, or into the envelope: a worker writing its own frames may not forge them.
+            await pool.release(worker, healthy: false)
+            HostMetrics.workerDeath(cause: "protocol_violation")
+            throw HostError.protocolViolation("the worker's \(reply.frame.kind) frame is not JSON")
+        }
         switch reply.frame.kind {
         case .result: outcome = .returned(reply.frame.payload)
         case .handlerError: outcome = .raised(reply.frame.payload)

@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import PyHostWire
 import Synchronization
@@ -37,13 +38,12 @@ final class InvocationLog: Sendable {
     private let state = Mutex(State())
 
     private struct State {
-        var records: [String: [InvocationRecord]] = [:]
+        var records: [String: Deque<InvocationRecord>] = [:]
         var bytes: [String: Int] = [:]
         var total = 0
 
         mutating func dropOldest(of name: String) {
-            guard let dropped = records[name]?.first else { return }
-            records[name]?.removeFirst()
+            guard let dropped = records[name]?.popFirst() else { return }
             bytes[name, default: 0] -= dropped.bytes
             total -= dropped.bytes
         }
@@ -72,7 +72,7 @@ final class InvocationLog: Sendable {
 
     /// Newest first.
     func records(of name: String) -> [InvocationRecord] {
-        state.withLock { $0.records[name] ?? [] }.reversed()
+        Array(state.withLock { $0.records[name] ?? [] }.reversed())
     }
 
     func remove(_ name: String) {

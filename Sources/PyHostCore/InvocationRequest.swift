@@ -24,41 +24,67 @@ public struct InvocationRequest: Sendable {
     }
 
     /// The invoke frame's payload: a JSON line of call metadata, a JSON line of headers and query
-    /// (the worker parses it only when the handler reads them), then the body.
+    /// (the worker parses it only when the handler reads them), then the body. Written straight
+    /// into one buffer: this runs on every call.
     func payload(id: String, function: FunctionVersion, timeout: Duration) -> ByteBuffer {
-        var meta = #"{"id":"# + Self.quoted(id) + #","function":"# + Self.quoted(function.name)
-        meta += #","version":\#(function.version),"timeout":\#(max(0, timeout.seconds))"#
-        meta += #","content_type":"# + Self.quoted(contentType) + #","accept":"# + Self.quoted(accept) + "}\n"
-        let http =
-            #"{"headers":"# + Self.object(headers) + #","query":"# + Self.object(query) + "}\n"
         var payload = ByteBuffer()
-        payload.reserveCapacity(meta.utf8.count + http.utf8.count + body.readableBytes)
-        payload.writeString(meta)
-        payload.writeString(http)
+        payload.reserveCapacity(256 + body.readableBytes)
+        payload.writeStaticString(#"{"id":"#)
+        Self.writeQuoted(id, to: &payload)
+        payload.writeStaticString(#","function":"#)
+        Self.writeQuoted(function.name, to: &payload)
+        payload.writeString(#","version":\#(function.version),"timeout":\#(max(0, timeout.seconds))"#)
+        payload.writeStaticString(#","content_type":"#)
+        Self.writeQuoted(contentType, to: &payload)
+        payload.writeStaticString(#","accept":"#)
+        Self.writeQuoted(accept, to: &payload)
+        payload.writeStaticString("}\n{\"headers\":")
+        Self.writeObject(headers, to: &payload)
+        payload.writeStaticString(#","query":"#)
+        Self.writeObject(query, to: &payload)
+        payload.writeStaticString("}\n")
         var body = body
         payload.writeBuffer(&body)
         return payload
     }
 
-    private static func object(_ pairs: [(name: String, value: String)]) -> String {
-        "{" + pairs.map { quoted($0.name) + ":" + quoted($0.value) }.joined(separator: ",") + "}"
+    private static func writeObject(_ pairs: [(name: String, value: String)], to buffer: inout ByteBuffer) {
+        buffer.writeStaticString("{")
+        for (index, pair) in pairs.enumerated() {
+            if index > 0 { buffer.writeStaticString(",") }
+            writeQuoted(pair.name, to: &buffer)
+            buffer.writeStaticString(":")
+            writeQuoted(pair.value, to: &buffer)
+        }
+        buffer.writeStaticString("}")
     }
 
     /// `text` as a JSON string. A Swift string is always valid Unicode, so the result always decodes.
     public static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
+        var buffer = ByteBuffer()
+        writeQuoted(text, to: &buffer)
+        return String(buffer: buffer)
+    }
+
+    /// Writes `text` as a JSON string; text with nothing to escape, the usual case, is copied whole.
+    static func writeQuoted(_ text: String, to buffer: inout ByteBuffer) {
+        buffer.writeStaticString("\"")
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            buffer.writeString(text)
+        } else {
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+                case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+                case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+                case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+                case 0..<0x20:
+                    buffer.writeString("\\u00" + (byte < 0x10 ? "0" : "") + String(byte, radix: 16))
+                default: buffer.writeInteger(byte)
+                }
             }
         }
-        return out + "\""
+        buffer.writeStaticString("\"")
     }
 }

@@ -4,6 +4,7 @@ import NIOCore
 import Metrics
 import Prometheus
 import PyHostCore
+import Synchronization
 
 /// The API's routes, each a thin translation between HTTP and `FunctionHost`.
 struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
@@ -190,11 +191,27 @@ extension HTTPField.Name {
     static let pyhostInvocationID = Self("Pyhost-Invocation-Id")!
 }
 
-/// Invocation counts by function and status, and durations, for /metrics.
+/// Invocation counts by function and status, and durations, for /metrics. The handles are made
+/// once per function and status and kept: making one looks it up in the registry under a lock.
 enum InvocationMetrics {
+    private struct Handles {
+        let duration: Metrics.Timer
+        var counts: [Int: Metrics.Counter] = [:]
+    }
+    private static let handles = Mutex<[String: Handles]>([:])
+
     static func record(_ record: InvocationRecord, of name: String) {
-        Counter(label: "pyhost_invocations_total", dimensions: [("function", name), ("status", String(record.status))]).increment()
-        Timer(label: "pyhost_invocation_duration_seconds", dimensions: [("function", name)])
-            .recordNanoseconds(Int64(record.milliseconds * 1_000_000))
+        let (count, duration) = handles.withLock { handles in
+            var function =
+                handles[name] ?? Handles(duration: Timer(label: "pyhost_invocation_duration_seconds", dimensions: [("function", name)]))
+            let count =
+                function.counts[record.status]
+                ?? Counter(label: "pyhost_invocations_total", dimensions: [("function", name), ("status", String(record.status))])
+            function.counts[record.status] = count
+            handles[name] = function
+            return (count, function.duration)
+        }
+        count.increment()
+        duration.recordNanoseconds(Int64(record.milliseconds * 1_000_000))
     }
 }

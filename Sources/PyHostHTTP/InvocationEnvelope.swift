@@ -39,7 +39,7 @@ enum InvocationEnvelope {
         switch invocation.outcome {
         case .returned, .responded:
             result.writeString(#"{"result":"#)
-            if isJSON {
+            if isJSON && JSONSyntax.isValid(body) {
                 result.writeBuffer(&body)
             } else {
                 result.writeString(InvocationRequest.quoted(String(buffer: body)))

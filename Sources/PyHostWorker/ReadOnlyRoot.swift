@@ -15,7 +15,7 @@ enum ReadOnlyRoot {
     static let devices = ["null", "zero", "full", "random", "urandom"]
     /// Files that identify the host, shown empty: /dev/null is bound over each that exists. The
     /// /proc ones are masked by each worker, over its own /proc.
-    static let maskedFiles = ["/etc/machine-id"]
+    static let maskedFiles = ["/etc/machine-id", "/etc/hostname"]
     static let maskedProcFiles = ["/proc/cmdline", "/proc/config.gz", "/proc/sys/kernel/random/boot_id"]
 
     static func enter() throws {

@@ -100,6 +100,12 @@ class Server:
             time.sleep(0.02)
         return self.descendants()
 
+    def live_descriptors(self):
+        """The server's sockets, pipes and pidfds: what workers and connections hold (the store's
+        readers, files, grow with concurrent reads and stay, as GRDB's pool keeps them)."""
+        links = proctree.descriptors(self.process.pid)
+        return len([link for link in links if link.startswith(("socket:", "pipe:", "anon_inode:[pidfd]"))])
+
     def descendants(self):
         """Pids of every process under the server (the zygote and its workers)."""
         return proctree.descendants(self.process.pid)

@@ -11,7 +11,6 @@ import time
 
 from server import wait_until
 
-import proctree  # noqa: E402 - on the path server.py sets
 
 NAMES = ["red", "green", "blue"]
 STORM_SECONDS = 20
@@ -35,14 +34,9 @@ def module(name, token, slow):
 
 def test_a_storm_of_deploys_deletes_rollbacks_and_calls(start_server):
     server = start_server("--idle-timeout", "2", "--max-workers", "6", "--timeout", "5")
-    def fds():
-        """Sockets, pipes and pidfds: what workers and connections hold in the server (the store's
-        readers, files, grow with concurrent reads and stay, as GRDB's pool keeps them)."""
-        links = proctree.descriptors(server.process.pid)
-        return len([link for link in links if link.startswith(("socket:", "pipe:", "anon_inode:[pidfd]"))])
-
-    resting_fds = fds()
+    fds = server.live_descriptors
     resting_processes = len(server.settled_descendants())
+    resting_fds = fds()
     sources = {}  # token -> source
     lock = threading.Lock()
     failures = []

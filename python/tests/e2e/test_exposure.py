@@ -147,6 +147,8 @@ def test_bodies_held_at_once_stay_within_a_host_wide_budget(server):
         for connection in held:
             connection.sendall(b"0" * ((6 << 20) - 1))
         assert server.invoke("held", [1, 2]).json() == 2, "a small body still fits"
+        answered = [unread_answer(connection) for connection in held]
+        assert not any(answered), f"held requests were answered before their last byte: {answered}"
         deadline = time.monotonic() + 20
         while True:
             answer = post_unanswered_body(server, 3 << 20)
@@ -163,6 +165,19 @@ def test_bodies_held_at_once_stay_within_a_host_wide_budget(server):
     while server.request("POST", "/functions/held/invoke", large).status != 200:
         assert time.monotonic() < deadline, "the budget is given back when the held requests end"
         time.sleep(0.1)
+
+
+def unread_answer(connection):
+    """What the server has answered on `connection` so far, without waiting: b"" for nothing yet."""
+    timeout = connection.gettimeout()
+    connection.settimeout(0)
+    try:
+        data = connection.recv(4096, socket.MSG_PEEK)
+    except BlockingIOError:
+        return b""
+    finally:
+        connection.settimeout(timeout)
+    return data[:200] or b"(closed by the server)"
 
 
 def post_unanswered_body(server, size):

@@ -112,6 +112,8 @@ def raw_frame(kind, size, count=1):
     ("a-servers-frame", raw_frame(1, 10), "the worker sent a load frame, which only the server sends"),
     ("oversized-error", raw_frame(13, (1 << 20) + 1),
      "the worker sent a handlerError frame of 1048577 bytes; the limit for that kind is 1048576"),
+    ("a-result-not-json", raw_frame(11, 10), "the worker's result frame is not JSON"),
+    ("an-error-not-json", raw_frame(13, 10), "the worker's handlerError frame is not JSON"),
 ])
 def test_the_server_caps_every_frame_a_worker_sends(server, name, source, message):
     reply = call(server, name, source)
@@ -211,14 +213,14 @@ def test_file_locks_cannot_reach_host_files(server, name):
 
 def test_host_identifiers_read_empty(server):
     source = (
-        "import os\ndef handle(r):\n    paths = ['/proc/cmdline', '/etc/machine-id', '/proc/sys/kernel/random/boot_id', '/proc/config.gz']\n"
+        "import os\ndef handle(r):\n    paths = ['/proc/cmdline', '/etc/machine-id', '/etc/hostname', '/proc/sys/kernel/random/boot_id', '/proc/config.gz']\n"
         "    return {p: open(p).read() for p in paths if os.path.exists(p)}\n"
     )
     found = call(server, "identifiers", source).json()
     assert {path: text for path, text in found.items()} == {path: "" for path in found}
     assert {"/proc/cmdline", "/proc/sys/kernel/random/boot_id"} <= set(found)
-    if os.path.exists("/etc/machine-id"):
-        assert "/etc/machine-id" in found
+    for path in ["/etc/machine-id", "/etc/hostname"]:
+        assert (path in found) == os.path.exists(path)
 
 
 # Starts small-stacked threads until the kernel refuses one, and keeps them alive in the worker.
