@@ -4,11 +4,12 @@
 It builds nothing: it starts a release build of `pyhost serve` (or uses --url), deploys hello and a
 pandas groupby over 200 rows, and measures warm latency, cold starts, throughput and memory, then
 the same handlers as (a) a new python3 per call, bare and under bwrap, (b) gunicorn --preload with
-2 sync workers, (c) called in-process (the compute floor), and (d) nginx answering a fixed body
+2 sync workers and uvicorn (uvloop, httptools) with 2 workers and a raw ASGI app, with the CPU
+each call costs, (c) called in-process (the compute floor), and (d) nginx answering a fixed body
 (the network floor). It prints a markdown table with the ratios and writes JSON (and a PNG chart
 when matplotlib is importable).
 
-    scripts/bench                      # installs wrk, bwrap, gunicorn, nginx; builds; runs this
+    scripts/bench                      # installs wrk, bwrap, gunicorn, uvicorn, nginx; builds; runs this
     python/bench.py --duration 5 --json bench.json --png bench.png
 """
 
@@ -98,7 +99,8 @@ def wrk(url, body, connections, duration):
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", script.name, url],
         capture_output=True, text=True, check=True).stdout
     os.unlink(script.name)
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+              "requests": int(re.search(r"(\d+) requests in", output).group(1))}
     for label, key in (("50%", "p50"), ("90%", "p90"), ("99%", "p99")):
         value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", output).groups()
         result[key] = float(value) * UNITS[unit]
@@ -131,7 +133,7 @@ def own_client(url, body, connections, duration):
     with concurrent.futures.ThreadPoolExecutor(connections) as pool:
         results = list(pool.map(lambda _: run(), range(connections)))
     latencies = [value for values, _ in results for value in values]
-    return {"rps": len(latencies) / duration, "p50": percentile(latencies, 0.5), "p90": percentile(latencies, 0.9),
+    return {"rps": len(latencies) / duration, "requests": len(latencies), "p50": percentile(latencies, 0.5), "p90": percentile(latencies, 0.9),
             "p99": percentile(latencies, 0.99), "errors": sum(errors for _, errors in results)}
 
 
@@ -141,6 +143,25 @@ def pss_kib(pid):
     except OSError:
         return None
     return int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1))
+
+
+def cpu_per_call(server_pid, url, body, connections, duration):
+    """Throughput at `connections`, with the CPU each call cost, measured from /proc over the run:
+    µs of user time in the server process and in its descendants (workers, with those that
+    exited meanwhile), and µs of kernel time in all of them. The server's own figure includes
+    its reaped children's: nothing for pyhost (its zygote lives on), the workers for a peer
+    that replaced one."""
+    def snapshot():
+        server = proctree.cpu_seconds(server_pid)
+        workers = [proctree.cpu_seconds(pid) for pid in proctree.descendants(server_pid)]
+        return server[0], sum(user for user, _ in workers), server[1] + sum(system for _, system in workers)
+
+    before = snapshot()
+    result = load(url, body, connections, duration)
+    after = snapshot()
+    calls = max(1, result["requests"])
+    server, workers, kernel = ((b - a) * 1e6 / calls for a, b in zip(before, after))
+    return {"rps": result["rps"], "cpu": {"server": server, "workers": workers, "kernel": kernel}}
 
 
 # ---------------------------------------------------------------- pyhost
@@ -194,7 +215,13 @@ def measure_pyhost(server, duration, cold_runs):
         body = json.dumps(payload).encode()
         url = f"{server.url}/functions/bench-{name}/invoke"
         results["latency"][name] = load(url, body, 1, duration)
-        results["throughput"][name] = {c: load(url, body, c, duration)["rps"] for c in (1, 8, 32)}
+        results["throughput"][name] = {c: load(url, body, c, duration)["rps"] for c in (1, 8)}
+        if server.process:
+            measured = cpu_per_call(server.process.pid, url, body, 32, duration)
+            results["throughput"][name][32] = measured["rps"]
+            results.setdefault("cpu", {})[name] = measured["cpu"]
+        else:
+            results["throughput"][name][32] = load(url, body, 32, duration)["rps"]
 
     # What the sandbox costs a call: its layers are set up per worker, and a warm call makes two
     # syscalls in the worker (read, write), each of which the seccomp filter evaluates.
@@ -266,7 +293,7 @@ spec.loader.exec_module(module)
 sys.stdout.buffer.write(encode_result(module.handle(json.loads(sys.stdin.buffer.read()))))
 """
 
-WSGI_APP = """
+PEER_APP = """
 import importlib.util, json
 from pyhost_runtime.codec import encode_result
 
@@ -279,12 +306,35 @@ def load(name, path):
 HANDLERS = {HANDLERS}
 
 def application(environ, start_response):
+    \"\"\"WSGI, for gunicorn.\"\"\"
     handle = HANDLERS[environ["PATH_INFO"].strip("/")]
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = encode_result(handle(json.loads(environ["wsgi.input"].read(length))))
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
+
+async def app(scope, receive, send):
+    \"\"\"Raw ASGI, for uvicorn: no framework, the same handler call.\"\"\"
+    handle = HANDLERS[scope["path"].strip("/")]
+    request = b""
+    while True:
+        message = await receive()
+        request += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    body = encode_result(handle(json.loads(request)))
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 """
+
+# The Python servers a team would put the same handlers behind, 2 worker processes each.
+PEERS = {
+    "gunicorn": ("gunicorn", ["-m", "gunicorn", "--preload", "-w", "2", "-b", "127.0.0.1:{port}", "bench_app:application"]),
+    "uvicorn": ("uvicorn", ["-m", "uvicorn", "bench_app:app", "--workers", "2", "--loop", "uvloop", "--http", "httptools",
+                            "--lifespan", "off", "--no-access-log", "--log-level", "warning", "--port", "{port}"]),
+}
+
 
 NGINX_CONF = """
 worker_processes 1;
@@ -327,30 +377,36 @@ def process_per_call(runs, sandboxed):
         return results
 
 
-def gunicorn(duration):
-    if subprocess.run([SYSTEM_PYTHON, "-c", "import gunicorn"], capture_output=True).returncode != 0:
+def python_peer(peer, duration):
+    """Latency, throughput and CPU per call of the handlers behind `peer` (a key of PEERS); None
+    when it is not installed (scripts/bench installs it)."""
+    module, arguments = PEERS[peer]
+    if subprocess.run([SYSTEM_PYTHON, "-c", f"import {module}"], capture_output=True).returncode != 0:
         return None
     with tempfile.TemporaryDirectory() as directory:
         handlers = {name: str(path) for name, (path, _) in HANDLERS.items()}
-        app = WSGI_APP.replace("{HANDLERS}", "{" + ", ".join(f"{n!r}: load({n!r}, {p!r})" for n, p in handlers.items()) + "}")
+        app = PEER_APP.replace("{HANDLERS}", "{" + ", ".join(f"{n!r}: load({n!r}, {p!r})" for n, p in handlers.items()) + "}")
         (pathlib.Path(directory) / "bench_app.py").write_text(app)
         port = free_port()
         environment = {**os.environ, **THREAD_ENV, "PYTHONPATH": f"{directory}:{PYTHON_DIR}"}
         process = subprocess.Popen(
-            [SYSTEM_PYTHON, "-m", "gunicorn", "--preload", "-w", "2", "-b", f"127.0.0.1:{port}", "bench_app:application"],
+            [SYSTEM_PYTHON, *(argument.replace("{port}", str(port)) for argument in arguments)],
             cwd=directory, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for(f"http://127.0.0.1:{port}/")  # a 500 on GET still means it is up
         except Exception:
             pass
         try:
-            results = {"latency": {}, "throughput": {}}
+            results = {"latency": {}, "throughput": {}, "cpu": {}}
             for name, (_, payload) in HANDLERS.items():
                 body = json.dumps(payload).encode()
                 url = f"http://127.0.0.1:{port}/{name}"
                 load(url, body, 1, 1)
                 results["latency"][name] = load(url, body, 1, duration)
-                results["throughput"][name] = {c: load(url, body, c, duration)["rps"] for c in (1, 8, 32)}
+                results["throughput"][name] = {c: load(url, body, c, duration)["rps"] for c in (1, 8)}
+                measured = cpu_per_call(process.pid, url, body, 32, duration)
+                results["throughput"][name][32] = measured["rps"]
+                results["cpu"][name] = measured["cpu"]
             return results
         finally:
             process.terminate()
@@ -401,37 +457,50 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "–"
 
 
-def fmt(value, unit=""):
+def fmt(value):
     if value is None:
         return "–"
-    return f"{value:,.0f}{unit}" if value >= 100 else f"{value:.2f}{unit}"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
 
 
 def report(r):
-    pyhost, guni, floor = r["pyhost"], r.get("gunicorn"), r.get("floor")
+    pyhost, guni, uvi, floor = r["pyhost"], r.get("gunicorn"), r.get("uvicorn"), r.get("floor")
     bare, boxed, inproc = r.get("process_per_call"), r.get("bwrap_per_call"), r["in_process"]
     rows = []
 
-    def row(label, mine, gunicorn_value=None, bare_value=None, boxed_value=None, inproc_value=None,
-            floor_value=None, unit=""):
-        rows.append([label, fmt(mine, unit), fmt(gunicorn_value, unit), fmt(bare_value, unit), fmt(boxed_value, unit),
-                     fmt(inproc_value, unit), fmt(floor_value, unit), ratio(mine, gunicorn_value),
+    def row(label, mine, gunicorn_value=None, uvicorn_value=None, bare_value=None, boxed_value=None, inproc_value=None,
+            floor_value=None):
+        rows.append([label, fmt(mine), fmt(gunicorn_value), fmt(uvicorn_value), fmt(bare_value), fmt(boxed_value),
+                     fmt(inproc_value), fmt(floor_value), ratio(mine, gunicorn_value), ratio(mine, uvicorn_value),
                      ratio(mine, bare_value), ratio(mine, floor_value)])
+
+    def peer(result, *keys):
+        for key in keys:
+            if result is None:
+                return None
+            result = result.get(key) if isinstance(result, dict) else None
+        return result
 
     for name in HANDLERS:
         for p in ("p50", "p90", "p99"):
             row(f"{name} warm latency {p} c=1 (µs)", pyhost["latency"][name][p],
-                guni and guni["latency"][name][p], bare and bare[name][p], boxed and boxed[name][p],
-                inproc[name][p], floor and name == "hello" and floor["latency"][p] or None)
+                peer(guni, "latency", name, p), peer(uvi, "latency", name, p), bare and bare[name][p],
+                boxed and boxed[name][p], inproc[name][p], floor and name == "hello" and floor["latency"][p] or None)
         if guni:
             row(f"{name} 1/throughput c=1 (µs)", 1e6 / pyhost["throughput"][name][1],
-                1e6 / guni["throughput"][name][1], bare and bare[name]["p50"], boxed and boxed[name]["p50"])
+                1e6 / guni["throughput"][name][1], uvi and 1e6 / uvi["throughput"][name][1],
+                bare and bare[name]["p50"], boxed and boxed[name]["p50"])
     for name in HANDLERS:
         for c in (1, 8, 32):
             row(f"{name} throughput c={c} (req/s)", pyhost["throughput"][name][c],
-                guni and guni["throughput"][name][c], bare and c == 1 and bare[name]["rps"] or None,
-                boxed and c == 1 and boxed[name]["rps"] or None, None,
+                peer(guni, "throughput", name, c), peer(uvi, "throughput", name, c),
+                bare and c == 1 and bare[name]["rps"] or None, boxed and c == 1 and boxed[name]["rps"] or None, None,
                 floor and name == "hello" and c == 32 and floor["rps32"] or None)
+    for name in HANDLERS:
+        for part in ("server", "workers", "kernel"):
+            if peer(pyhost, "cpu", name):
+                row(f"{name} CPU per call at c=32, {part} (µs)", pyhost["cpu"][name][part],
+                    peer(guni, "cpu", name, part), peer(uvi, "cpu", name, part))
     row("deploy → first response p50 (ms)", pyhost["deploy_to_first_response_ms"],
         bare_value=bare and bare["hello"]["p50"] / 1000, boxed_value=boxed and boxed["hello"]["p50"] / 1000)
     row("a syscall (getppid) in a sandboxed worker (ns)", pyhost["sandboxed_syscall_ns"],
@@ -442,8 +511,8 @@ def report(r):
         row("PSS of the zygote (MiB)", pyhost["pss_zygote_mib"])
         row("PSS per warm worker, largest (MiB)", pyhost["pss_worker_mib"])
 
-    header = ["figure", "pyhost", "gunicorn", "python3/call", "bwrap/call", "in-process", "network floor",
-              "÷ gunicorn", "÷ python3/call", "÷ floor"]
+    header = ["figure", "pyhost", "gunicorn", "uvicorn", "python3/call", "bwrap/call", "in-process", "network floor",
+              "÷ gunicorn", "÷ uvicorn", "÷ python3/call", "÷ floor"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
@@ -451,7 +520,14 @@ def report(r):
 
 def targets(r):
     pyhost, guni, floor, bare = r["pyhost"], r.get("gunicorn"), r.get("floor"), r.get("process_per_call")
+    uvi = r.get("uvicorn")
     checks = []
+    if uvi:
+        latency, throughput = pyhost["latency"], pyhost["throughput"]
+        checks.append(("warm hello p50 ≤ 1.25 × uvicorn", latency["hello"]["p50"] / (1.25 * uvi["latency"]["hello"]["p50"]), 1))
+        checks.append(("warm pandas p50 ≤ 1.1 × uvicorn", latency["pandas"]["p50"] / (1.1 * uvi["latency"]["pandas"]["p50"]), 1))
+        checks.append(("hello throughput c=32 ≥ 0.5 × uvicorn", 0.5 * uvi["throughput"]["hello"][32] / throughput["hello"][32], 1))
+        checks.append(("pandas throughput c=32 ≥ 1 × uvicorn", uvi["throughput"]["pandas"][32] / throughput["pandas"][32], 1))
     if guni:
         checks.append(("warm hello p50 ≤ 1 × gunicorn", pyhost["latency"]["hello"]["p50"] / guni["latency"]["hello"]["p50"], 1))
         checks.append(("hello throughput c=32 ≥ 2 × gunicorn", guni["throughput"]["hello"][32] * 2 / pyhost["throughput"]["hello"][32], 1))
@@ -516,7 +592,8 @@ def main():
         results["pyhost"] = measure_pyhost(server, duration, arguments.cold_runs)
     finally:
         server.stop()
-    results["gunicorn"] = gunicorn(duration)
+    results["gunicorn"] = python_peer("gunicorn", duration)
+    results["uvicorn"] = python_peer("uvicorn", duration)
     results["floor"] = network_floor(duration)
     results["in_process"] = in_process(2000)
     results["unsandboxed_syscall_ns"] = unsandboxed_syscall_ns()

@@ -39,3 +39,16 @@ def descriptors(pid):
         except OSError:
             continue
     return targets
+
+
+def cpu_seconds(pid):
+    """(user, system) CPU seconds `pid` has used so far, with those of its children it has reaped
+    (a worker that exited still counts, in its parent); zeros if it has exited."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    user, system, children_user, children_system = (int(value) for value in fields[11:15])
+    return (user + children_user) / ticks, (system + children_system) / ticks

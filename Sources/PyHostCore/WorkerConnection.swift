@@ -58,15 +58,22 @@ public final class WorkerConnection: Sendable {
     /// - Throws: `HostError.protocolViolation` when the worker broke the protocol (the channel is
     ///   then closed), or `WorkerChannelError` when the channel closes or the deadline passes first.
     func exchange(_ frame: Frame, timeout: Duration?) async throws -> WorkerReply {
-        let promise = channel.eventLoop.makePromise(of: WorkerReply.self)
         let deadline = timeout.map { TimeAmount.nanoseconds(max(0, $0.nanoseconds)) }
-        // On a channel already closed the call never reaches the handler, which would answer it:
-        // the failed write answers it instead (a second answer is ignored).
-        let written = channel.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { _ in promise.fail(WorkerChannelError.notSent) }
-        channel.writeAndFlush(WorkerCall(frame: frame, reply: promise, timeout: deadline), promise: written)
+        let channel = self.channel
         do {
-            return try await promise.futureResult.get()
+            // One task on the channel's event loop does it all: every future callback registered
+            // from another thread would be a task, and a wake-up, of its own.
+            return try await withCheckedThrowingContinuation { continuation in
+                channel.eventLoop.execute {
+                    let reply = channel.eventLoop.makePromise(of: WorkerReply.self)
+                    reply.futureResult.whenComplete { continuation.resume(with: $0) }
+                    // On a channel already closed the call never reaches the handler, which would
+                    // answer it: the failed write answers it instead (a second answer is ignored).
+                    let written = channel.eventLoop.makePromise(of: Void.self)
+                    written.futureResult.whenFailure { _ in reply.fail(WorkerChannelError.notSent) }
+                    channel.writeAndFlush(WorkerCall(frame: frame, reply: reply, timeout: deadline), promise: written)
+                }
+            }
         } catch let error as FrameCodecError {
             terminate()
             throw HostError.protocolViolation("\(error)")
