@@ -18,6 +18,8 @@ public final class FunctionHost: Sendable {
     let invocationLog: InvocationLog
     /// Serializes changes of the serving version (deploys, rollbacks, deletes).
     let switching = AsyncLock()
+    /// Invoker keys, each function's access and the rate limits.
+    let callers: CallerPolicy
 
     /// Opens the store, starts the zygote, and loads the catalog of functions.
     public static func start(_ configuration: HostConfiguration, logger: Logger) async throws -> FunctionHost {
@@ -31,6 +33,7 @@ public final class FunctionHost: Sendable {
         let zygote = zygotes.first
         let functions = try await registry.servingVersions()
         let host = FunctionHost(configuration: configuration, registry: registry, zygotes: zygotes, logger: logger)
+        host.callers.load(keys: try await registry.invokerKeys(), access: try await registry.accessByName())
         for function in functions { host.catalog.record(function) }
         for function in functions { await host.pool.makeCurrent(function) }
         await host.loader.spares.replenish()
@@ -49,6 +52,7 @@ public final class FunctionHost: Sendable {
         self.logger = logger
         self.catalog = FunctionCatalog()
         self.invocationLog = InvocationLog(capacity: configuration.logHistory)
+        self.callers = CallerPolicy(defaultAccess: FunctionAccess(isPrivate: configuration.privateByDefault))
         let loader = WorkerLoader(
             zygotes: zygotes, group: MultiThreadedEventLoopGroup.singleton, limits: configuration.workerLimits,
             spareCount: configuration.spareWorkers, timeout: configuration.timeout,
@@ -84,6 +88,7 @@ public final class FunctionHost: Sendable {
         try await switching.withLock {
             guard try await registry.delete(name: name) else { throw HostError.functionNotFound(name) }
             catalog.remove(name)
+            callers.setAccess(nil, of: name)
             await pool.removeFunction(name)
             invocationLog.remove(name)
         }

@@ -100,6 +100,28 @@ public final class FunctionRegistry: Sendable {
             }
             try db.execute(sql: "UPDATE function_versions SET instance = lower(hex(randomblob(16)))")
         }
+        migrator.registerMigration("v5: invoker keys, each function's callers, the audit trail") { db in
+            try db.create(table: "invoker_keys") { table in
+                table.primaryKey("id", .text)
+                table.column("digest", .text).notNull()
+                table.column("functions", .text)
+                table.column("ratePerSecond", .double)
+                table.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "function_access") { table in
+                table.primaryKey("name", .text)
+                table.column("private", .boolean).notNull()
+                table.column("ratePerSecond", .double)
+            }
+            try db.create(table: "audit") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("at", .datetime).notNull()
+                table.column("actor", .text).notNull()
+                table.column("action", .text).notNull()
+                table.column("target", .text).notNull()
+                table.column("detail", .text).notNull()
+            }
+        }
         return migrator
     }
 
@@ -158,14 +180,16 @@ public final class FunctionRegistry: Sendable {
         try await write { db in
             try db.execute(sql: "DELETE FROM serving WHERE name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM function_versions WHERE name = ?", arguments: [name])
-            return db.changesCount > 0
+            let existed = db.changesCount > 0
+            try db.execute(sql: "DELETE FROM function_access WHERE name = ?", arguments: [name])
+            return existed
         }
     }
 
     /// Whether the store takes changes: false when it was opened read-only or a write found it so.
     public var isWritable: Bool { writable.withLock { $0 } }
 
-    private func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         guard isWritable else { throw HostError.storeReadOnly }
         do {
             return try await database.write(updates)
@@ -174,7 +198,7 @@ public final class FunctionRegistry: Sendable {
         }
     }
 
-    private func read<T: Sendable>(_ value: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ value: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await database.read(value)
         } catch let error as DatabaseError {

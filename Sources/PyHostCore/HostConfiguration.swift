@@ -28,6 +28,8 @@ public struct HostConfiguration: Sendable {
     public var logHistory = 100
     /// When workers retire although healthy.
     public var recycling = Recycling()
+    /// Whether a function with no access of its own is private (needs a key) or public.
+    public var privateByDefault = false
 
     public init(dataDirectory: URL, runtimeDirectory: String, executable: String, timeout: Duration, limits: PoolLimits) {
         self.dataDirectory = dataDirectory

@@ -31,4 +31,16 @@ public enum HostError: Error, Equatable, Sendable {
     case storeFull
     /// The function store is read-only (a read-only mount or file): it serves, but takes no change.
     case storeReadOnly
+    /// The function is private and the call presented no key.
+    case keyRequired(function: String)
+    /// The key presented is not one this host knows (never made, or revoked).
+    case invalidKey
+    /// The key presented does not cover the function.
+    case keyNotAllowed(keyID: String, function: String)
+    /// A key's or a function's calls per second are spent; `limit` names which and its rate.
+    /// `keyID` is the key whose limit it is, nil for a function's own limit.
+    case rateLimited(limit: String, keyID: String?, retryAfterSeconds: Int)
+    case keyNotFound(String)
+    /// A request's JSON body is not what the route takes; the text says what is wrong.
+    case invalidBody(String)
 }

@@ -252,14 +252,16 @@ public final class ZygoteClient: Sendable {
                 .resume(throwing: HostError.zygoteUnavailable("the zygote could not fork a worker: \(message)"))
         case .exited(let id, _, let exit):
             fds.forEach { _ = close($0) }
-            let delivered = resumeExitWaiters(spawn: id, with: exit)
-            if !delivered {
-                state.withLock { state in
-                    state.exits[id] = exit
-                    // Bound what is remembered of workers nobody asks about.
-                    if state.exits.count > 1024 { state.exits.removeAll() }
-                }
+            // One critical section: a waiter that registers between "nobody waits" and "remember
+            // it" would otherwise wait out its timeout for an exit already known.
+            let waiters = state.withLock { state in
+                if let waiters = state.exitWaiters.removeValue(forKey: id) { return waiters }
+                state.exits[id] = exit
+                // Bound what is remembered of workers nobody asks about.
+                if state.exits.count > 1024 { state.exits.removeAll() }
+                return []
             }
+            waiters.forEach { $0.resume(returning: exit) }
         default:
             fds.forEach { _ = close($0) }
             logger.warning("unexpected zygote event", metadata: ["event": "\(event)"])
@@ -267,9 +269,8 @@ public final class ZygoteClient: Sendable {
     }
 
     @discardableResult
-    private func resumeExitWaiters(spawn: UInt64, with exit: WorkerExit?) -> Bool {
+    private func resumeExitWaiters(spawn: UInt64, with exit: WorkerExit?) {
         let waiters = state.withLock { $0.exitWaiters.removeValue(forKey: spawn) } ?? []
         waiters.forEach { $0.resume(returning: exit) }
-        return !waiters.isEmpty
     }
 }

@@ -4,12 +4,14 @@ import HTTPTypes
 /// method answers 405 with their methods, and openapi.json documents exactly these (a test checks).
 enum APIRoute: CaseIterable, Sendable {
     case list, show, deploy, delete, invoke, invokeVersion, versions, rollback, logs, health, openAPI, metrics
+    case access, setAccess, keys, createKey, revokeKey, audit
 
     var method: HTTPRequest.Method {
         switch self {
-        case .list, .show, .versions, .logs, .health, .openAPI, .metrics: return .get
-        case .deploy, .invoke, .invokeVersion, .rollback: return .post
-        case .delete: return .delete
+        case .list, .show, .versions, .logs, .health, .openAPI, .metrics, .access, .keys, .audit: return .get
+        case .deploy, .invoke, .invokeVersion, .rollback, .createKey: return .post
+        case .setAccess: return .put
+        case .delete, .revokeKey: return .delete
         }
     }
 
@@ -26,6 +28,10 @@ enum APIRoute: CaseIterable, Sendable {
         case .health: return "/healthz"
         case .openAPI: return "/openapi.json"
         case .metrics: return "/metrics"
+        case .access, .setAccess: return "/functions/:name/access"
+        case .keys, .createKey: return "/keys"
+        case .revokeKey: return "/keys/:id"
+        case .audit: return "/audit"
         }
     }
 

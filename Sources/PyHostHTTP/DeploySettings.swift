@@ -3,7 +3,7 @@ import PyHostCore
 
 /// The per-version settings a deploy takes as query parameters, validated.
 enum DeploySettings {
-    static let names = ["timeout", "memory", "concurrency", "min_warm"]
+    static let names = ["timeout", "memory", "concurrency", "min_warm", "access"]
 
     /// The shortest deadline a deploy may set: below it a call could not even reach its worker.
     static let minimumTimeout = 0.01
@@ -33,6 +33,17 @@ enum DeploySettings {
             throw HostError.invalidParameter(name: "min_warm", reason: "must not exceed concurrency (\(settings.concurrency!))")
         }
         return settings
+    }
+
+    /// The `access` parameter: true for `private`, false for `public`, nil when absent.
+    /// - Throws: `HostError.invalidParameter` for another value.
+    static func isPrivate(_ query: Parameters) throws -> Bool? {
+        switch query["access"].map(String.init) {
+        case nil: return nil
+        case "private": return true
+        case "public": return false
+        case let other?: throw HostError.invalidParameter(name: "access", reason: "must be private or public, not \"\(other)\"")
+        }
     }
 
     private static func integer(_ query: Parameters, _ name: String, in range: ClosedRange<Int>, unit: String) throws -> Int? {

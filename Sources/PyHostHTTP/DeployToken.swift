@@ -25,7 +25,7 @@ public struct DeployToken: Sendable {
             throw APIError(
                 .unauthorized, type: "Unauthorized",
                 message:
-                    "deploying, rolling back and deleting functions, and calling a version that does not serve, require the header Authorization: Bearer <deploy token>",
+                    "changing functions, keys and access, reading sources, logs and the audit trail, and calling a version that does not serve, require the header Authorization: Bearer <deploy token>",
                 headers: [.wwwAuthenticate: "Bearer"])
         }
     }

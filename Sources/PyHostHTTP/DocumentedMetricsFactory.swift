@@ -31,6 +31,10 @@ struct DocumentedMetricsFactory: MetricsFactory {
             "pyhost_function_workers", "A function's workers by state (live, idle, busy), across its versions."
         ),
         "pyhost_function_queue_depth": ("pyhost_function_queue_depth", "A function's calls waiting for a worker."),
+        "pyhost_key_invocations_total": ("pyhost_key_invocations_total", "Calls let through with an invoker key, by key id."),
+        "pyhost_rate_limited_total": (
+            "pyhost_rate_limited_total", "Calls refused by a rate limit, by function and key id (empty for the function's own limit)."
+        ),
         "hb.requests": ("http_server_requests_total", "HTTP requests answered, by route, method and status."),
         "http.server.request.duration": (
             "http_server_request_duration_seconds", "Time to answer an HTTP request, by route, method and status."

@@ -18,6 +18,16 @@ public protocol FunctionHostProtocol: Sendable {
     func recentInvocations(of name: String) throws -> [InvocationRecord]
     func health() async -> FunctionHost.Health
     func recordPoolMetrics() async
+    func createKey(functions: [String]?, ratePerSecond: Double?) async throws -> (key: InvokerKey, secret: String)
+    func invokerKeys() -> [InvokerKey]
+    /// - Throws: `HostError.keyNotFound`.
+    func revokeKey(id: String) async throws
+    func access(of name: String) -> FunctionAccess
+    func setAccess(_ access: FunctionAccess, of name: String) async throws
+    /// - Throws: `HostError.keyRequired`, `.invalidKey`, `.keyNotAllowed` or `.rateLimited`.
+    func authorizeInvocation(of name: String, key: String?, configurator: Bool) throws -> String?
+    func audit(_ entry: AuditEntry) async throws
+    func auditTrail(limit: Int) async throws -> [AuditEntry]
 }
 
 extension FunctionHost: FunctionHostProtocol {}

@@ -33,6 +33,12 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         case .health: return health
         case .openAPI: return openAPI
         case .metrics: return exportMetrics
+        case .access: return access
+        case .setAccess: return setAccess
+        case .keys: return keys
+        case .createKey: return createKey
+        case .revokeKey: return revokeKey
+        case .audit: return audit
         }
     }
 
@@ -43,9 +49,17 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         let settings = try DeploySettings.parse(request.uri.queryParameters, within: host.configuration)
         let limit = host.configuration.maximumSourceBytes
         let body = try await collect(request, upTo: limit, tooLarge: .sourceTooLarge(limit: limit))
+        // Set before the version serves, so a private function is never public for a moment.
+        if let isPrivate = try DeploySettings.isPrivate(request.uri.queryParameters) {
+            var access = host.access(of: name)
+            access.isPrivate = isPrivate
+            try await host.setAccess(access, of: name)
+            try await audit(request, "access", name, AccessPayload(access).summary)
+        }
         let outcome = try await host.deploy(name: name, body: body, settings: settings)
         switch outcome {
         case .deployed(let function):
+            try await audit(request, "deploy", name, "version \(function.version), sha256 \(function.sha256)")
             return try .json(status: outcome.status, FunctionPayload(function))
         case .syntaxError(let body), .importFailed(let body):
             return .json(status: outcome.status, body: body)
@@ -64,9 +78,14 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         // A version that no longer serves may be the one a fix replaced: only a configurator calls it.
         let serving = try host.function(named: name).version
         if let version, version != serving { try deployToken?.authorize(request) }
+        // What the handler printed is the configurator's to read, like the logs route.
+        if envelope { try deployToken?.authorize(request) }
+        let configurator = deployToken?.accepts(request.headers) ?? false
+        let key = Self.invokerKey(in: request.headers)
+        try authorizeInvocation(of: name, key: key, configurator: configurator)
         let limit = host.configuration.maximumRequestBytes
         let body = try await collect(request, upTo: limit, tooLarge: .requestTooLarge(limit: limit))
-        let call = invocationRequest(request, body: body)
+        let call = invocationRequest(request, body: body, withoutAuthorization: configurator || key != nil)
         do {
             let invocation = try await host.invoke(name: name, version: version, request: call)
             let response: Response
@@ -94,12 +113,12 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
     }
 
     /// The body with what a handler's context shows: headers in lower case (without the deploy
-    /// token, which is not the handler's to see) and the query without the host's `logs`.
-    private func invocationRequest(_ request: Request, body: ByteBuffer) -> InvocationRequest {
+    /// token or an invoker key, which are not the handler's to see) and the query without the
+    /// host's `logs`.
+    private func invocationRequest(_ request: Request, body: ByteBuffer, withoutAuthorization: Bool) -> InvocationRequest {
         var headers: [(name: String, value: String)] = []
         var positions: [String: Int] = [:]
-        let carriesToken = deployToken?.accepts(request.headers) ?? false
-        for field in request.headers where !(carriesToken && field.name == .authorization) {
+        for field in request.headers where !(withoutAuthorization && field.name == .authorization) {
             let name = field.name.canonicalName
             if let position = positions[name] {
                 headers[position].value += ", " + field.value
@@ -119,6 +138,7 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
+        try deployToken?.authorize(request)
         let name = try context.parameters.require("name")
         return try .json(FunctionDetailPayload(try host.function(named: name)))
     }
@@ -140,10 +160,13 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         guard let raw = query["version"], let version = Int(String(raw)), version > 0 else {
             throw HostError.invalidParameter(name: "version", reason: "required: the version number to serve again")
         }
-        return try .json(FunctionPayload(try await host.rollback(name: name, to: version)))
+        let function = try await host.rollback(name: name, to: version)
+        try await audit(request, "rollback", name, "version \(function.version)")
+        return try .json(FunctionPayload(function))
     }
 
     @Sendable func logs(_ request: Request, context: Context) async throws -> Response {
+        try deployToken?.authorize(request)
         let name = try context.parameters.require("name")
         return try .json(InvocationListPayload(name: name, invocations: try host.recentInvocations(of: name).map(InvocationPayload.init)))
     }
@@ -153,6 +176,7 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         let name = try context.parameters.require("name")
         try FunctionName.validate(name)
         try await host.delete(name: name)
+        try await audit(request, "delete", name, "every version")
         return Response(status: .noContent)
     }
 
@@ -175,7 +199,7 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
     }
 
     /// The whole body, or `tooLarge` once it passes `limit`.
-    private func collect(_ request: Request, upTo limit: Int, tooLarge: HostError) async throws -> ByteBuffer {
+    func collect(_ request: Request, upTo limit: Int, tooLarge: HostError) async throws -> ByteBuffer {
         do {
             return try await request.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {

@@ -66,6 +66,27 @@ extension HostError {
             return APIError(
                 .serviceUnavailable, type: "StoreReadOnly",
                 message: "the function store is read-only: functions are served, but deploys, rollbacks and deletes are refused")
+        case .keyRequired(let function):
+            return APIError(
+                .unauthorized, type: "KeyRequired",
+                message: "\(function) is private: call it with the header Authorization: Bearer <invoker key>",
+                headers: [.wwwAuthenticate: "Bearer"])
+        case .invalidKey:
+            return APIError(
+                .unauthorized, type: "InvalidKey", message: "the key presented is not valid (revoked, or never made here)",
+                headers: [.wwwAuthenticate: "Bearer"])
+        case .keyNotAllowed(let keyID, let function):
+            return APIError(
+                .forbidden, type: "KeyNotAllowed", message: "key \(keyID) does not cover \(function)",
+                fields: ["key_id": .string(keyID)])
+        case .rateLimited(let limit, _, let retryAfter):
+            return APIError(
+                .tooManyRequests, type: "RateLimited", message: "the rate limit of \(limit) is spent; retry after \(retryAfter) s",
+                fields: ["limit": .string(limit)], headers: [.retryAfter: String(retryAfter)])
+        case .keyNotFound(let id):
+            return APIError(.notFound, type: "KeyNotFound", message: "no key has the id \"\(id)\"")
+        case .invalidBody(let reason):
+            return APIError(.badRequest, type: "InvalidBody", message: reason)
         }
     }
 }

@@ -119,8 +119,14 @@ struct HealthPayload: Encodable {
 
 extension Date {
     /// ISO 8601 in UTC with milliseconds, as `created_at` is written.
+    /// Rounded to the millisecond as a whole number, so a date read back from the store prints as
+    /// the one that was stored (binary fractions would otherwise print one millisecond apart).
     var iso8601: String {
-        formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        let milliseconds = Int64((timeIntervalSince1970 * 1000).rounded())
+        let (seconds, remainder) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        let whole = Date(timeIntervalSince1970: Double(seconds))
+            .formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
+        return whole.dropLast() + "." + String(remainder).leftPadded(to: 3) + "Z"
     }
 }
 
@@ -135,5 +141,11 @@ struct Nullable<Wrapped: Encodable>: Encodable {
     func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         if let value { try container.encode(value) } else { try container.encodeNil() }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to length: Int) -> String {
+        String(repeating: "0", count: max(0, length - count)) + self
     }
 }

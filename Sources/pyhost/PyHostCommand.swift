@@ -8,7 +8,7 @@ struct PyHostCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ServeCommand.self, DeployCommand.self, InvokeCommand.self, ListCommand.self, LogsCommand.self,
-            RollbackCommand.self, DeleteCommand.self,
+            RollbackCommand.self, DeleteCommand.self, KeysCommand.self, AccessCommand.self, AuditCommand.self,
         ]
     )
 }

@@ -42,6 +42,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("deploy-token-file"), help: ArgumentHelp(DeployTokenSource.fileHelp))
     var deployTokenFile: String?
 
+    @Option(
+        name: .customLong("default-access"),
+        help: "Whether a function whose access was never set is public (anyone may call it) or private (a key must cover it).")
+    var defaultAccess: DefaultAccess = .public
+
+    enum DefaultAccess: String, ExpressibleByArgument, CaseIterable {
+        case `public`, `private`
+    }
+
     @Option(name: .customLong("worker-memory"), help: "Address space of each worker, in MiB (it includes ~220 MiB shared with the zygote).")
     var workerMemory: UInt64 = 1024
 
@@ -115,6 +124,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.allowWeakerSandbox = allowWeakerSandbox
         configuration.spareWorkers = spareWorkers
         configuration.logHistory = logHistory
+        configuration.privateByDefault = defaultAccess == .private
         configuration.maximumSourceBytes = maxSourceBytes
         configuration.maximumRequestBytes = maxRequestBytes
         configuration.maximumResponseBytes = maxResponseBytes

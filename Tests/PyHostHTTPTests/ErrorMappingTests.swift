@@ -26,6 +26,12 @@ import Testing
         (.storeUnavailable("the function store is locked by another process"), .serviceUnavailable, "StoreUnavailable"),
         (.storeFull, HTTPResponse.Status(code: 507), "StoreFull"),
         (.storeReadOnly, .serviceUnavailable, "StoreReadOnly"),
+        (.keyRequired(function: "sales"), .unauthorized, "KeyRequired"),
+        (.invalidKey, .unauthorized, "InvalidKey"),
+        (.keyNotAllowed(keyID: "k_0123456789ab", function: "sales"), .forbidden, "KeyNotAllowed"),
+        (.rateLimited(limit: "function sales: 5/s", keyID: nil, retryAfterSeconds: 1), .tooManyRequests, "RateLimited"),
+        (.keyNotFound("k_0123456789ab"), .notFound, "KeyNotFound"),
+        (.invalidBody("access: required"), .badRequest, "InvalidBody"),
     ])
     func hostErrorsMapToStatusAndType(error: HostError, status: HTTPResponse.Status, type: String) throws {
         let apiError = error.apiError
@@ -40,6 +46,7 @@ import Testing
     @Test(arguments: [
         (HostError.saturated(retryAfterSeconds: 1), "1" as String?), (.zygoteUnavailable("gone"), "1"), (.storeUnavailable("locked"), "1"),
         (.storeFull, nil), (.storeReadOnly, nil), (.deadlineExceeded(seconds: 2), nil),
+        (.rateLimited(limit: "key k_0123456789ab: 1/s", keyID: "k_0123456789ab", retryAfterSeconds: 3), "3"),
     ])
     func retryAfter(error: HostError, seconds: String?) {
         #expect(error.apiError.headers[.retryAfter] == seconds)

@@ -175,7 +175,7 @@ import Testing
         let host = FakeHost(functions: ["hello"])
         try await withApp(host) { client in
             do {
-                let response = try await client.execute(uri: "/functions/nope", method: .get, headers: Self.local)
+                let response = try await client.execute(uri: "/functions/nope", method: .get, headers: Self.authorized)
                 #expect(response.status == .notFound)
                 #expect(try Self.errorType(response.body) == "FunctionNotFound")
             }
@@ -229,7 +229,9 @@ final class FakeHost: FunctionHostProtocol {
         var deployed: [(source: String, settings: FunctionSettings)] = []
         var invoked: [InvocationRequest] = []
         var records: [String: [InvocationRecord]] = [:]
+        var audit: [AuditEntry] = []
     }
+    private let policy = CallerPolicy(defaultAccess: FunctionAccess(isPrivate: false))
 
     /// `functions` deploys each name once per occurrence, in order.
     init(
@@ -306,4 +308,29 @@ final class FakeHost: FunctionHostProtocol {
     }
 
     func recordPoolMetrics() async {}
+
+    func createKey(functions: [String]?, ratePerSecond: Double?) async throws -> (key: InvokerKey, secret: String) {
+        let made = InvokerKey.make(functions: functions, ratePerSecond: ratePerSecond)
+        policy.add(made.key)
+        return made
+    }
+
+    func invokerKeys() -> [InvokerKey] { policy.keys }
+
+    func revokeKey(id: String) async throws {
+        guard policy.keys.contains(where: { $0.id == id }) else { throw HostError.keyNotFound(id) }
+        policy.removeKey(id: id)
+    }
+
+    func access(of name: String) -> FunctionAccess { policy.access(of: name) }
+
+    func setAccess(_ access: FunctionAccess, of name: String) async throws { policy.setAccess(access, of: name) }
+
+    func authorizeInvocation(of name: String, key: String?, configurator: Bool) throws -> String? {
+        try policy.authorize(name, secret: key, configurator: configurator, now: .now)
+    }
+
+    func audit(_ entry: AuditEntry) async throws { state.withLock { $0.audit.insert(entry, at: 0) } }
+
+    func auditTrail(limit: Int) async throws -> [AuditEntry] { state.withLock { Array($0.audit.prefix(limit)) } }
 }

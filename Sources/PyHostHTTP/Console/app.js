@@ -33,7 +33,7 @@ const App = {
     }
 
     async function select(name) {
-      const reply = await api("GET", `/functions/${name}`);
+      const reply = await api("GET", `/functions/${name}`, { token: state.token });
       if (reply.status !== 200) return;
       Object.assign(state, { selected: name, name, source: reply.json.source, deploy: null, errorLine: null, invocation: null });
       await loadVersions();
@@ -59,7 +59,7 @@ const App = {
 
     async function invoke() {
       state.busy = true;
-      const reply = await api("POST", `/functions/${state.name}/invoke?logs=true`, { body: state.request });
+      const reply = await api("POST", `/functions/${state.name}/invoke?logs=true`, { body: state.request, token: state.token });
       state.busy = false;
       const envelope = reply.json ?? {};
       const result = "result" in envelope ? envelope.result : null;

@@ -19,6 +19,8 @@ struct APIClient {
         var accept: String? = nil
         /// Whether the deploy token goes with it.
         var authorized = false
+        /// An invoker key to send instead of the token, for a private function.
+        var invokerKey: String? = nil
     }
 
     struct Reply {
@@ -80,7 +82,11 @@ struct APIClient {
         outgoing.timeoutInterval = 330
         if request.body != nil { outgoing.setValue(request.contentType, forHTTPHeaderField: "Content-Type") }
         if let accept = request.accept { outgoing.setValue(accept, forHTTPHeaderField: "Accept") }
-        if request.authorized, let token { outgoing.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let key = request.invokerKey {
+            outgoing.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+        } else if request.authorized, let token {
+            outgoing.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        }
         let response: HTTPURLResponse
         let body: Data
         do {

@@ -77,6 +77,8 @@ struct InvokeCommand: AsyncParsableCommand {
     @Flag(help: "Also print what the handler printed or logged (to standard error).") var logs = false
     @Option(help: "Send this CSV file, or - for standard input, as the request (text/csv).") var csv: String?
     @Option(help: "Ask for the answer as json or csv.") var accept: Format?
+    @Option(name: .customLong("key-file"), help: "A file holding the invoker key for a private function (or PYHOST_KEY).")
+    var keyFile: String?
     @OptionGroup var options: ClientOptions
 
     func validate() throws {
@@ -84,7 +86,10 @@ struct InvokeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var call = APIClient.Request(method: "POST", path: "/functions/\(name)/invoke", accept: accept?.mediaType)
+        // What the handler printed and versions that no longer serve are the configurator's.
+        var call = APIClient.Request(
+            method: "POST", path: "/functions/\(name)/invoke", accept: accept?.mediaType, authorized: logs || version != nil,
+            invokerKey: try invokerKey())
         if let version { call.path = "/functions/\(name)/versions/\(version)/invoke" }
         if logs { call.path += "?logs=true" }
         if let csv {
@@ -98,6 +103,17 @@ struct InvokeCommand: AsyncParsableCommand {
             let text = String(decoding: shown, as: UTF8.self)
             return text.hasSuffix("\n") ? String(text.dropLast()) : text
         }
+    }
+
+    /// The key from --key-file or PYHOST_KEY, if any; it is never taken from the command line,
+    /// where other users of the machine could read it.
+    private func invokerKey() throws -> String? {
+        if let keyFile {
+            let key = String(decoding: try contents(of: keyFile), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !key.isEmpty else { throw ValidationError("\(keyFile) is empty") }
+            return key
+        }
+        return ProcessInfo.processInfo.environment["PYHOST_KEY"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     private func contents(of path: String) throws -> Data {
@@ -134,7 +150,7 @@ struct LogsCommand: AsyncParsableCommand {
     @OptionGroup var options: ClientOptions
 
     func run() async throws {
-        try await runClient(options, APIClient.Request(method: "GET", path: "/functions/\(name)/logs")) { reply in
+        try await runClient(options, APIClient.Request(method: "GET", path: "/functions/\(name)/logs", authorized: true)) { reply in
             let invocations = (reply.json as? [String: Any])?["invocations"] as? [[String: Any]] ?? []
             guard !invocations.isEmpty else { return "no invocations of \(name) yet" }
             return invocations.map { entry in

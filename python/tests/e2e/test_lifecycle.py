@@ -158,7 +158,7 @@ def test_the_openapi_document_is_served_and_covers_every_route(server):
     assert set(document["paths"]) == {
         "/functions", "/functions/{name}", "/functions/{name}/invoke", "/functions/{name}/versions",
         "/functions/{name}/versions/{version}/invoke", "/functions/{name}/rollback", "/functions/{name}/logs",
-        "/healthz", "/openapi.json", "/metrics",
+        "/healthz", "/openapi.json", "/metrics", "/functions/{name}/access", "/keys", "/keys/{id}", "/audit",
     }
 
 

@@ -15,7 +15,7 @@ def test_deploy_without_the_token_is_401(guarded, authorization):
     assert reply.status == 401
     assert reply.json()["error"]["type"] == "Unauthorized"
     assert reply.headers["WWW-Authenticate"] == "Bearer"
-    assert guarded.request("GET", "/functions/guarded-fn").status == 404
+    assert guarded.request("GET", "/functions/guarded-fn", headers={"Authorization": f"Bearer {TOKEN}"}).status == 404
 
 
 def test_the_token_deploys_and_deletes_and_invocation_stays_open(guarded):

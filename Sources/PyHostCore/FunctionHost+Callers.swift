@@ -1,0 +1,51 @@
+import Foundation
+
+extension FunctionHost {
+    /// Makes a key for `functions` (nil: all), at most `ratePerSecond` calls a second (nil: no limit).
+    /// Returns it with its secret, which is not stored and cannot be shown again.
+    public func createKey(functions: [String]?, ratePerSecond: Double?) async throws -> (key: InvokerKey, secret: String) {
+        let (key, secret) = InvokerKey.make(functions: functions, ratePerSecond: ratePerSecond)
+        try await registry.add(key)
+        callers.add(key)
+        return (key, secret)
+    }
+
+    public func invokerKeys() -> [InvokerKey] {
+        callers.keys
+    }
+
+    /// Revokes the key: from the next call on, it is refused.
+    /// - Throws: `HostError.keyNotFound`.
+    public func revokeKey(id: String) async throws {
+        guard try await registry.removeKey(id: id) else { throw HostError.keyNotFound(id) }
+        callers.removeKey(id: id)
+    }
+
+    /// Who may call `name` and how often (the server's default when it was never set).
+    public func access(of name: String) -> FunctionAccess {
+        callers.access(of: name)
+    }
+
+    /// Sets who may call `name`, durably; the next call is checked against it.
+    public func setAccess(_ access: FunctionAccess, of name: String) async throws {
+        try await registry.setAccess(access, of: name)
+        callers.setAccess(access, of: name)
+    }
+
+    /// Whether a call of `name` may go ahead; `key` is the invoker key presented, if any, and
+    /// `configurator` whether the deploy token was. Returns the id of the key used.
+    /// - Throws: `HostError.keyRequired`, `.invalidKey`, `.keyNotAllowed` or `.rateLimited`.
+    public func authorizeInvocation(of name: String, key: String?, configurator: Bool) throws -> String? {
+        try callers.authorize(name, secret: key, configurator: configurator, now: .now)
+    }
+
+    /// Keeps a change in the audit trail.
+    public func audit(_ entry: AuditEntry) async throws {
+        try await registry.record(entry)
+    }
+
+    /// The latest `limit` changes, newest first.
+    public func auditTrail(limit: Int) async throws -> [AuditEntry] {
+        try await registry.audit(limit: limit)
+    }
+}

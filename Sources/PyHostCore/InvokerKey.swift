@@ -1,0 +1,83 @@
+import Crypto
+import Foundation
+
+/// A key that lets its holder invoke private functions. The secret is shown once, at creation;
+/// the store keeps its SHA-256 digest, and lists, metrics and the audit trail name it by `id`.
+public struct InvokerKey: Sendable, Equatable {
+    /// Public: `k_` and 12 hex digits, also the second part of the secret.
+    public let id: String
+    let digest: [UInt8]
+    /// The functions it may call; nil means every function.
+    public let functions: [String]?
+    /// At most this many calls per second, across the functions it covers; nil means no limit.
+    public let ratePerSecond: Double?
+    public let createdAt: Date
+
+    public func covers(_ function: String) -> Bool {
+        functions?.contains(function) ?? true
+    }
+
+    /// A new key and its secret, `pyk_<id>_<32 random hex digits>`.
+    static func make(functions: [String]?, ratePerSecond: Double?) -> (key: InvokerKey, secret: String) {
+        let id = "k_" + randomHex(bytes: 6)
+        let secret = "pyk_\(id)_\(randomHex(bytes: 16))"
+        let key = InvokerKey(
+            id: id, digest: digest(of: secret), functions: functions, ratePerSecond: ratePerSecond,
+            createdAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000))
+        return (key, secret)
+    }
+
+    /// The id a presented secret names, when it has a key's form.
+    static func id(of secret: String) -> String? {
+        let parts = secret.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "pyk", parts[1] == "k" else { return nil }
+        return "k_" + parts[2]
+    }
+
+    /// Whether `secret` is this key's, compared over fixed-length digests in constant time.
+    func accepts(_ secret: String) -> Bool {
+        zip(Self.digest(of: secret), digest).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    static func digest(of secret: String) -> [UInt8] {
+        Array(SHA256.hash(data: Data(secret.utf8)))
+    }
+
+    private static func randomHex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+}
+
+/// Who may call a function, and how often.
+public struct FunctionAccess: Sendable, Equatable {
+    /// A private function needs a key that covers it (or the deploy token).
+    public var isPrivate: Bool
+    /// At most this many calls per second, from all callers together; nil means no limit.
+    public var ratePerSecond: Double?
+
+    public init(isPrivate: Bool, ratePerSecond: Double? = nil) {
+        self.isPrivate = isPrivate
+        self.ratePerSecond = ratePerSecond
+    }
+}
+
+/// One change to the host, as the audit trail keeps it.
+public struct AuditEntry: Sendable, Equatable {
+    public let at: Date
+    /// `token` (the deploy token was presented), or `anonymous` where no token is required.
+    public let actor: String
+    /// `deploy`, `rollback`, `delete`, `access`, `key_create` or `key_revoke`.
+    public let action: String
+    /// The function's name or the key's id.
+    public let target: String
+    public let detail: String
+
+    public init(actor: String, action: String, target: String, detail: String, at: Date = Date()) {
+        self.at = Date(timeIntervalSince1970: (at.timeIntervalSince1970 * 1000).rounded() / 1000)
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.detail = detail
+    }
+}

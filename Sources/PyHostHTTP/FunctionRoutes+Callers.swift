@@ -1,0 +1,153 @@
+import Foundation
+import Hummingbird
+import Metrics
+import NIOCore
+import PyHostCore
+import Synchronization
+
+/// Invoker keys, each function's access, and the audit trail: configurator routes (the deploy
+/// token once one is set), and the check every invocation passes.
+extension FunctionRoutes {
+    @Sendable func keys(_ request: Request, context: Context) async throws -> Response {
+        try deployToken?.authorize(request)
+        return try .json(KeyListPayload(keys: host.invokerKeys().map(KeyPayload.init)))
+    }
+
+    @Sendable func createKey(_ request: Request, context: Context) async throws -> Response {
+        try deployToken?.authorize(request)
+        let wanted: KeyRequest = try await decodeBody(request, fields: ["functions", "rate_per_second"])
+        if let functions = wanted.functions {
+            guard !functions.isEmpty else { throw HostError.invalidBody("functions: name at least one function, or leave it out for all") }
+            for name in functions { try FunctionName.validate(name) }
+        }
+        let rate = try Self.rate(wanted.rate_per_second)
+        let (key, secret) = try await host.createKey(functions: wanted.functions.map { Array(Set($0)).sorted() }, ratePerSecond: rate)
+        try await audit(request, "key_create", key.id, Self.summary(functions: key.functions, rate: key.ratePerSecond))
+        return try .json(status: .created, CreatedKeyPayload(key, secret: secret))
+    }
+
+    @Sendable func revokeKey(_ request: Request, context: Context) async throws -> Response {
+        try deployToken?.authorize(request)
+        let id = try context.parameters.require("id")
+        try await host.revokeKey(id: id)
+        try await audit(request, "key_revoke", id, "revoked")
+        return Response(status: .noContent)
+    }
+
+    @Sendable func access(_ request: Request, context: Context) async throws -> Response {
+        let name = try context.parameters.require("name")
+        _ = try host.function(named: name)
+        return try .json(AccessPayload(host.access(of: name)))
+    }
+
+    @Sendable func setAccess(_ request: Request, context: Context) async throws -> Response {
+        try deployToken?.authorize(request)
+        let name = try context.parameters.require("name")
+        _ = try host.function(named: name)
+        let wanted: AccessPayload = try await decodeBody(request, fields: ["access", "rate_per_second"])
+        guard ["private", "public"].contains(wanted.access) else {
+            throw HostError.invalidBody("access: must be \"private\" or \"public\", not \"\(wanted.access)\"")
+        }
+        let access = FunctionAccess(isPrivate: wanted.access == "private", ratePerSecond: try Self.rate(wanted.rate_per_second))
+        try await host.setAccess(access, of: name)
+        try await audit(request, "access", name, AccessPayload(access).summary)
+        return try .json(AccessPayload(access))
+    }
+
+    @Sendable func audit(_ request: Request, context: Context) async throws -> Response {
+        try deployToken?.authorize(request)
+        var limit = 100
+        if let raw = request.uri.queryParameters["limit"] {
+            guard let value = Int(String(raw)), (1...1000).contains(value) else {
+                throw HostError.invalidParameter(name: "limit", reason: "must be a whole number in 1...1000, not \"\(raw)\"")
+            }
+            limit = value
+        }
+        return try .json(AuditPayload(try await host.auditTrail(limit: limit)))
+    }
+
+    /// Records a change made by `request` in the audit trail.
+    func audit(_ request: Request, _ action: String, _ target: String, _ detail: String) async throws {
+        let actor = deployToken?.accepts(request.headers) == true ? "token" : "anonymous"
+        try await host.audit(AuditEntry(actor: actor, action: action, target: target, detail: detail))
+    }
+
+    /// The invoker key a request presents: an `Authorization: Bearer pyk_…` value. Another bearer
+    /// value is left to the handler, for a public function that checks its own.
+    static func invokerKey(in headers: HTTPFields) -> String? {
+        guard let value = headers[.authorization], value.hasPrefix("Bearer pyk_") else { return nil }
+        return String(value.dropFirst("Bearer ".count))
+    }
+
+    /// The host's check, counted in /metrics by key id (never the key itself).
+    func authorizeInvocation(of name: String, key: String?, configurator: Bool) throws {
+        do {
+            if let id = try host.authorizeInvocation(of: name, key: key, configurator: configurator) {
+                CallerMetrics.invocation(by: id)
+            }
+        } catch HostError.rateLimited(let limit, let keyID, let retryAfter) {
+            CallerMetrics.rateLimited(name, by: keyID)
+            throw HostError.rateLimited(limit: limit, keyID: keyID, retryAfterSeconds: retryAfter)
+        }
+    }
+
+    /// A JSON object body with only `fields`, decoded.
+    /// - Throws: `HostError.invalidBody` naming what is wrong.
+    private func decodeBody<T: Decodable>(_ request: Request, fields: Set<String>) async throws -> T {
+        let body = try await collect(request, upTo: 64 * 1024, tooLarge: .invalidBody("the body may be at most 64 KiB"))
+        let data = Data(buffer: body)
+        guard let object = try? JSONSerialization.jsonObject(with: data.isEmpty ? Data("{}".utf8) : data) as? [String: Any] else {
+            throw HostError.invalidBody("the body must be a JSON object")
+        }
+        if let unknown = object.keys.sorted().first(where: { !fields.contains($0) }) {
+            throw HostError.invalidBody("\(unknown): unknown; this route takes \(fields.sorted().joined(separator: ", "))")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: data.isEmpty ? Data("{}".utf8) : data)
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            throw HostError.invalidBody("\(context.codingPath.map(\.stringValue).joined(separator: ".")): has the wrong type")
+        } catch DecodingError.keyNotFound(let key, _) {
+            throw HostError.invalidBody("\(key.stringValue): required")
+        } catch {
+            throw HostError.invalidBody("the body must be a JSON object")
+        }
+    }
+
+    private static func rate(_ value: Double?) throws -> Double? {
+        guard let value else { return nil }
+        guard value.isFinite, value > 0, value <= 100_000 else {
+            throw HostError.invalidBody("rate_per_second: must be a number of calls per second in (0, 100000]")
+        }
+        return value
+    }
+
+    static func summary(functions: [String]?, rate: Double?) -> String {
+        (functions.map { "functions " + $0.joined(separator: ",") } ?? "every function")
+            + (rate.map { ", \($0.formattedRate)/s" } ?? ", no rate limit")
+    }
+}
+
+extension AccessPayload {
+    var summary: String {
+        access + (rate_per_second.map { ", \($0.formattedRate)/s" } ?? ", no rate limit")
+    }
+}
+
+/// Calls by key id and refusals by rate limit, for /metrics; handles kept, as for invocations.
+enum CallerMetrics {
+    private static let keyCounts = Mutex<[String: Metrics.Counter]>([:])
+
+    static func invocation(by keyID: String) {
+        let counter = keyCounts.withLock { counts in
+            if let counter = counts[keyID] { return counter }
+            let counter = Metrics.Counter(label: "pyhost_key_invocations_total", dimensions: [("key", keyID)])
+            counts[keyID] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    static func rateLimited(_ function: String, by keyID: String?) {
+        Metrics.Counter(label: "pyhost_rate_limited_total", dimensions: [("function", function), ("key", keyID ?? "")]).increment()
+    }
+}

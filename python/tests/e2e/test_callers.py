@@ -1,0 +1,214 @@
+"""Callers: invoker keys, private functions, rate limits and the audit trail, against a server
+that requires a deploy token (configurators) and serves users who hold keys or nothing."""
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from server import BINARY, DEPLOY_TOKEN, Server, wait_until
+
+ECHO_HEADERS = "def handle(request, context):\n    print('saw', dict(context.headers))\n    return sorted(context.headers)\n"
+HELLO = "def handle(request):\n    return 'hello'\n"
+CONFIGURATOR = {"Authorization": f"Bearer {DEPLOY_TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    instance = Server(tmp_path_factory.mktemp("callers"), "--deploy-token", DEPLOY_TOKEN)
+    for name, source in [("sales?access=private", HELLO), ("hello", HELLO), ("echo", ECHO_HEADERS)]:
+        assert instance.request("POST", f"/functions/{name}", source, CONFIGURATOR).status == 201
+    yield instance
+    assert instance.stop() == 0
+
+
+def as_user(key=None):
+    return {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+
+
+def call(host, name, key=None):
+    return host.request("POST", f"/functions/{name}/invoke", "{}", as_user(key))
+
+
+def make_key(host, **fields):
+    reply = host.request("POST", "/keys", json.dumps(fields), {**CONFIGURATOR, "Content-Type": "application/json"})
+    assert reply.status == 201, reply
+    return reply.json()
+
+
+def set_access(host, name, **fields):
+    return host.request("PUT", f"/functions/{name}/access", json.dumps(fields), {**CONFIGURATOR, "Content-Type": "application/json"})
+
+
+def error_type(reply):
+    return reply.json()["error"]["type"]
+
+
+def test_a_private_function_needs_a_key_that_covers_it(host):
+    assert set_access(host, "sales", access="private").json() == {"access": "private", "rate_per_second": None}
+    sales_key = make_key(host, functions=["sales"])
+    other_key = make_key(host, functions=["hello"])
+    anonymous = call(host, "sales")
+    assert (anonymous.status, error_type(anonymous)) == (401, "KeyRequired")
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+    wrong = call(host, "sales", other_key["key"])
+    assert (wrong.status, error_type(wrong)) == (403, "KeyNotAllowed")
+    assert call(host, "sales", sales_key["key"]).json() == "hello"
+    forged = call(host, "sales", sales_key["key"][:-1] + ("0" if sales_key["key"][-1] != "0" else "1"))
+    assert (forged.status, error_type(forged)) == (401, "InvalidKey")
+    assert host.request("POST", "/functions/sales/invoke", "{}", {**CONFIGURATOR, "Content-Type": "application/json"}).status == 200
+    # Public functions stay open; a key for another function does not stop them.
+    assert call(host, "hello").status == 200
+    assert call(host, "hello", sales_key["key"]).status == 200
+
+
+def test_a_revoked_key_is_refused_at_once(host):
+    key = make_key(host, functions=["sales"])
+    assert call(host, "sales", key["key"]).status == 200
+    assert host.request("DELETE", f"/keys/{key['id']}", headers=CONFIGURATOR).status == 204
+    refused = call(host, "sales", key["key"])
+    assert (refused.status, error_type(refused)) == (401, "InvalidKey")
+    assert host.request("DELETE", f"/keys/{key['id']}", headers=CONFIGURATOR).status == 404
+
+
+def test_keys_survive_a_restart_and_are_listed_without_their_secret(tmp_path):
+    server = Server(tmp_path, "--deploy-token", DEPLOY_TOKEN, "--default-access", "private")
+    try:
+        assert server.request("POST", "/functions/sales", HELLO, CONFIGURATOR).status == 201
+        key = make_key(server, functions=["sales"], rate_per_second=5)
+        assert key["key"].startswith("pyk_") and key["id"] in key["key"]
+        assert call(server, "sales").status == 401, "--default-access private"
+        assert server.stop() == 0
+        server = Server(tmp_path, "--deploy-token", DEPLOY_TOKEN, "--default-access", "private")
+        assert call(server, "sales", key["key"]).json() == "hello"
+        listed = server.request("GET", "/keys", headers=CONFIGURATOR)
+        assert listed.json()["keys"] == [{k: key[k] for k in ("id", "functions", "rate_per_second", "created_at")}]
+        assert key["key"] not in listed.body.decode()
+    finally:
+        server.stop()
+
+
+def test_rate_limits_answer_429_naming_the_limit(host):
+    key = make_key(host, functions=["hello"], rate_per_second=2)
+    statuses = [call(host, "hello", key["key"]) for _ in range(4)]
+    assert [reply.status for reply in statuses[:2]] == [200, 200]
+    limited = statuses[-1]
+    assert (limited.status, error_type(limited)) == (429, "RateLimited")
+    assert limited.headers["Retry-After"] == "1"
+    assert f"key {key['id']}: 2/s" in limited.json()["error"]["message"]
+    # A function's own limit applies to every caller, keyed or not.
+    assert set_access(host, "hello", access="public", rate_per_second=1).status == 200
+    try:
+        time.sleep(1.1)
+        replies = [call(host, "hello") for _ in range(3)]
+        assert replies[0].status == 200 and replies[-1].status == 429
+        assert "function hello: 1/s" in replies[-1].json()["error"]["message"]
+        assert wait_until(lambda: call(host, "hello").status == 200, timeout=3)
+    finally:
+        assert set_access(host, "hello", access="public").status == 200
+    metrics = host.request("GET", "/metrics").body.decode()
+    assert f'pyhost_rate_limited_total{{function="hello",key="{key["id"]}"}}' in metrics
+    assert 'pyhost_rate_limited_total{function="hello",key=""}' in metrics
+
+
+def test_keys_never_reach_handlers_logs_metrics_or_errors(host):
+    key = make_key(host)
+    reply = host.request("POST", "/functions/echo/invoke", "{}", as_user(key["key"]))
+    assert reply.status == 200 and "authorization" not in reply.json()
+    revoked = make_key(host)
+    host.request("DELETE", f"/keys/{revoked['id']}", headers=CONFIGURATOR)
+    refused = call(host, "hello", revoked["key"])
+    everything = "".join([
+        host.request("GET", "/functions/echo/logs", headers=CONFIGURATOR).body.decode(),
+        host.request("GET", "/metrics").body.decode(),
+        host.request("GET", "/audit", headers=CONFIGURATOR).body.decode(),
+        host.request("GET", "/keys", headers=CONFIGURATOR).body.decode(),
+        refused.body.decode(),
+        host.log_path.read_text(errors="replace"),
+    ])
+    for secret in (key["key"], revoked["key"]):
+        assert secret not in everything
+        assert secret.rsplit("_", 1)[1] not in everything
+    assert key["id"] in host.request("GET", "/metrics").body.decode()
+
+
+def test_source_logs_and_configurator_routes_are_refused_to_invokers(host):
+    key = make_key(host)
+    for method, path in [("GET", "/functions/sales"), ("GET", "/functions/sales/logs"), ("GET", "/keys"), ("POST", "/keys"),
+                         ("DELETE", f"/keys/{key['id']}"), ("GET", "/audit"), ("PUT", "/functions/sales/access")]:
+        for headers in ({}, {"Authorization": f"Bearer {key['key']}"}):
+            reply = host.request(method, path, "{}" if method in ("POST", "PUT") else None, headers)
+            assert reply.status == 401, (method, path, reply)
+    logs = host.request("POST", "/functions/hello/invoke?logs=true", "{}", as_user(key["key"]))
+    assert logs.status == 401, "what a handler prints is the configurator's"
+    # What callers may read: the list, the versions, a function's access.
+    assert host.request("GET", "/functions").status == 200
+    assert host.request("GET", "/functions/sales/versions").status == 200
+    assert host.request("GET", "/functions/sales/access").json()["access"] == "private"
+
+
+def test_every_change_is_in_the_audit_trail(host):
+    assert host.request("POST", "/functions/audited?access=private", HELLO, CONFIGURATOR).status == 201
+    assert host.request("POST", "/functions/audited", HELLO, CONFIGURATOR).status == 201
+    assert host.request("POST", "/functions/audited/rollback?version=1", headers=CONFIGURATOR).status == 200
+    key = make_key(host, functions=["audited"], rate_per_second=3)
+    assert host.request("DELETE", f"/keys/{key['id']}", headers=CONFIGURATOR).status == 204
+    assert host.request("DELETE", "/functions/audited", headers=CONFIGURATOR).status == 204
+    entries = host.request("GET", "/audit?limit=7", headers=CONFIGURATOR).json()["entries"]
+    assert [(e["action"], e["target"]) for e in reversed(entries)] == [
+        ("access", "audited"), ("deploy", "audited"), ("deploy", "audited"), ("rollback", "audited"),
+        ("key_create", key["id"]), ("key_revoke", key["id"]), ("delete", "audited")]
+    assert all(e["actor"] == "token" for e in entries)
+    assert entries[2]["detail"] == "functions audited, 3/s"
+
+
+@pytest.mark.parametrize("path, method, body, message", [
+    ("/keys", "POST", '{"functions": []}', "functions: name at least one function"),
+    ("/keys", "POST", '{"functions": ["Bad"]}', None),
+    ("/keys", "POST", '{"rate_per_second": 0}', "rate_per_second: must be"),
+    ("/keys", "POST", '{"rate_per_second": "fast"}', "rate_per_second: has the wrong type"),
+    ("/keys", "POST", '{"scope": "all"}', "scope: unknown"),
+    ("/keys", "POST", "[1]", "the body must be a JSON object"),
+    ("/functions/sales/access", "PUT", '{"access": "secret"}', "access: must be"),
+    ("/functions/sales/access", "PUT", "{}", "access: required"),
+    ("/functions/sales/access", "PUT", '{"access": "public", "rate_per_second": -1}', "rate_per_second: must be"),
+])
+def test_bad_bodies_are_typed_400s(host, path, method, body, message):
+    reply = host.request(method, path, body, {**CONFIGURATOR, "Content-Type": "application/json"})
+    assert reply.status == 400, reply
+    if message:
+        assert (error_type(reply), message in reply.json()["error"]["message"]) == ("InvalidBody", True), reply
+    assert call(host, "sales").status == 401, "the function stays private"
+
+
+def cli(host, *arguments, environment=()):
+    environment = {"PYHOST_URL": host.url, "PYHOST_DEPLOY_TOKEN": DEPLOY_TOKEN, "PATH": "/usr/bin:/bin", **dict(environment)}
+    return subprocess.run([str(BINARY), *arguments], capture_output=True, text=True, env=environment, timeout=60)
+
+
+def test_the_command_line_manages_keys_access_and_the_audit(host, tmp_path):
+    (tmp_path / "report.py").write_text(HELLO)
+    assert cli(host, "deploy", "report", str(tmp_path / "report.py")).returncode == 0
+    made = cli(host, "access", "report", "private", "--rate", "20/s")
+    assert (made.returncode, made.stdout.strip()) == (0, "report is private, at most 20/s")
+    created = cli(host, "keys", "create", "--functions", "report", "--rate", "10/s")
+    assert created.returncode == 0, created.stderr
+    secret, note = created.stdout.strip().split("\n")
+    key_id = note.split()[1].rstrip(";")
+    assert secret.startswith(f"pyk_{key_id}_") and "shown once" in note
+    listed = cli(host, "keys", "list").stdout
+    assert key_id in listed and "report" in listed and "10/s" in listed and secret not in listed
+    # The key comes from the environment or a file, never the command line.
+    anonymous = cli(host, "invoke", "report", environment={"PYHOST_DEPLOY_TOKEN": ""})
+    assert anonymous.returncode == 1 and "KeyRequired" in anonymous.stderr
+    keyed = cli(host, "invoke", "report", environment={"PYHOST_DEPLOY_TOKEN": "", "PYHOST_KEY": secret})
+    assert (keyed.returncode, keyed.stdout.strip()) == (0, '"hello"')
+    (tmp_path / "key").write_text(secret + "\n")
+    from_file = cli(host, "invoke", "report", "--key-file", str(tmp_path / "key"), environment={"PYHOST_DEPLOY_TOKEN": ""})
+    assert (from_file.returncode, from_file.stdout.strip()) == (0, '"hello"')
+    assert cli(host, "keys", "revoke", key_id).stdout.strip() == f"revoked {key_id}"
+    revoked = cli(host, "invoke", "report", environment={"PYHOST_DEPLOY_TOKEN": "", "PYHOST_KEY": secret})
+    assert revoked.returncode == 1 and "InvalidKey" in revoked.stderr
+    audit = cli(host, "audit", "--limit", "4").stdout
+    assert [line.split()[2] for line in audit.splitlines()[1:]] == ["key_revoke", "key_create", "access", "deploy"]
