@@ -39,6 +39,11 @@ extension FunctionHost {
         try callers.authorize(name, secret: key, configurator: configurator, now: .now)
     }
 
+    /// Whether a page from `origin` may call `name` from a browser.
+    public func allowsCrossOrigin(_ origin: String, toCall name: String) -> Bool {
+        catalog[name] != nil && callers.access(of: name).allowedOrigins.contains(origin.lowercased())
+    }
+
     /// Keeps a change in the audit trail.
     public func audit(_ entry: AuditEntry) async throws {
         try await registry.record(entry)

@@ -36,13 +36,15 @@ extension FunctionRegistry {
     }
 
     func setAccess(_ access: FunctionAccess, of name: String) async throws {
+        let origins = String(decoding: try JSONEncoder().encode(access.allowedOrigins), as: UTF8.self)
         try await write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO function_access (name, private, ratePerSecond) VALUES (?, ?, ?)
-                    ON CONFLICT(name) DO UPDATE SET private = excluded.private, ratePerSecond = excluded.ratePerSecond
+                    INSERT INTO function_access (name, private, ratePerSecond, allowedOrigins) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET private = excluded.private, ratePerSecond = excluded.ratePerSecond,
+                    allowedOrigins = excluded.allowedOrigins
                     """,
-                arguments: [name, access.isPrivate, access.ratePerSecond])
+                arguments: [name, access.isPrivate, access.ratePerSecond, origins])
         }
     }
 
@@ -50,7 +52,8 @@ extension FunctionRegistry {
         try await read { db in
             var found: [String: FunctionAccess] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM function_access") {
-                found[row["name"]] = FunctionAccess(isPrivate: row["private"], ratePerSecond: row["ratePerSecond"])
+                let origins = (try? JSONDecoder().decode([String].self, from: Data((row["allowedOrigins"] as String).utf8))) ?? []
+                found[row["name"]] = FunctionAccess(isPrivate: row["private"], ratePerSecond: row["ratePerSecond"], allowedOrigins: origins)
             }
             return found
         }

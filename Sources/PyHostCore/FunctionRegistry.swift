@@ -122,6 +122,11 @@ public final class FunctionRegistry: Sendable {
                 table.column("detail", .text).notNull()
             }
         }
+        migrator.registerMigration("v6: the web origins that may call a function") { db in
+            try db.alter(table: "function_access") { table in
+                table.add(column: "allowedOrigins", .text).notNull().defaults(to: "[]")
+            }
+        }
         return migrator
     }
 

@@ -55,10 +55,13 @@ public struct FunctionAccess: Sendable, Equatable {
     public var isPrivate: Bool
     /// At most this many calls per second, from all callers together; nil means no limit.
     public var ratePerSecond: Double?
+    /// The web origins (`https://dash.example.com`) whose pages may call it from a browser (CORS).
+    public var allowedOrigins: [String]
 
-    public init(isPrivate: Bool, ratePerSecond: Double? = nil) {
+    public init(isPrivate: Bool, ratePerSecond: Double? = nil, allowedOrigins: [String] = []) {
         self.isPrivate = isPrivate
         self.ratePerSecond = ratePerSecond
+        self.allowedOrigins = allowedOrigins
     }
 }
 

@@ -15,12 +15,18 @@ import Hummingbird
 ///   request was sent to, gets 403 `CrossSiteRequest`.
 ///
 /// curl and the CLI send neither `Origin` nor `Sec-Fetch-Site`, and an address as `Host`.
+///
+/// The one exception: an invocation from one of the function's `allowed_origins`
+/// (`CrossOriginMiddleware`).
 struct BrowserGuardMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Host names accepted besides IP literals and `localhost`, lowercased.
     let publicHosts: Set<String>
+    /// Whether a page from an origin (first) may call a function (second).
+    let allowsCrossOrigin: @Sendable (String, String) -> Bool
 
-    init(publicHosts: [String]) {
+    init(publicHosts: [String], allowsCrossOrigin: @escaping @Sendable (String, String) -> Bool = { _, _ in false }) {
         self.publicHosts = Set(publicHosts.map { $0.lowercased() })
+        self.allowsCrossOrigin = allowsCrossOrigin
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -32,7 +38,10 @@ struct BrowserGuardMiddleware<Context: RequestContext>: RouterMiddleware {
         if request.method == .post || request.method == .delete || request.method == .put || request.method == .patch {
             let site = request.headers[.secFetchSite]
             let origin = request.headers[.origin]
-            if site == "cross-site" || (origin != nil && !Self.origin(origin!, matches: request.head.authority)) {
+            let invited = origin.map { origin in
+                CrossOrigin.invokedFunction(request.uri.path).map { allowsCrossOrigin(origin, $0) } ?? false
+            }
+            if invited != true, site == "cross-site" || (origin != nil && !Self.origin(origin!, matches: request.head.authority)) {
                 throw APIError(
                     .forbidden, type: "CrossSiteRequest",
                     message:

@@ -39,16 +39,20 @@ struct KeyListPayload: Encodable {
 struct AccessPayload: Codable {
     let access: String
     let rate_per_second: Double?
+    /// Left out of a request: none.
+    let allowed_origins: [String]?
 
     init(_ access: FunctionAccess) {
         self.access = access.isPrivate ? "private" : "public"
         rate_per_second = access.ratePerSecond
+        allowed_origins = access.allowedOrigins
     }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(access, forKey: .access)
         try container.encode(Nullable(rate_per_second), forKey: .rate_per_second)
+        try container.encode(allowed_origins ?? [], forKey: .allowed_origins)
     }
 }
 

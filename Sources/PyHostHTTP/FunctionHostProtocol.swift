@@ -26,6 +26,7 @@ public protocol FunctionHostProtocol: Sendable {
     func setAccess(_ access: FunctionAccess, of name: String) async throws
     /// - Throws: `HostError.keyRequired`, `.invalidKey`, `.keyNotAllowed` or `.rateLimited`.
     func authorizeInvocation(of name: String, key: String?, configurator: Bool) throws -> String?
+    func allowsCrossOrigin(_ origin: String, toCall name: String) -> Bool
     func audit(_ entry: AuditEntry) async throws
     func auditTrail(limit: Int) async throws -> [AuditEntry]
 }

@@ -44,11 +44,13 @@ extension FunctionRoutes {
         try deployToken?.authorize(request)
         let name = try context.parameters.require("name")
         _ = try host.function(named: name)
-        let wanted: AccessPayload = try await decodeBody(request, fields: ["access", "rate_per_second"])
+        let wanted: AccessPayload = try await decodeBody(request, fields: ["access", "rate_per_second", "allowed_origins"])
         guard ["private", "public"].contains(wanted.access) else {
             throw HostError.invalidBody("access: must be \"private\" or \"public\", not \"\(wanted.access)\"")
         }
-        let access = FunctionAccess(isPrivate: wanted.access == "private", ratePerSecond: try Self.rate(wanted.rate_per_second))
+        let access = FunctionAccess(
+            isPrivate: wanted.access == "private", ratePerSecond: try Self.rate(wanted.rate_per_second),
+            allowedOrigins: try CrossOrigin.validated(wanted.allowed_origins ?? []))
         try await host.setAccess(access, of: name)
         try await audit(request, "access", name, AccessPayload(access).summary)
         return try .json(AccessPayload(access))
@@ -130,6 +132,7 @@ extension FunctionRoutes {
 extension AccessPayload {
     var summary: String {
         access + (rate_per_second.map { ", \($0.formattedRate)/s" } ?? ", no rate limit")
+            + ((allowed_origins ?? []).isEmpty ? "" : ", origins " + (allowed_origins ?? []).joined(separator: " "))
     }
 }
 

@@ -21,8 +21,13 @@ public enum PyHostServer {
         // Metrics outside the error middleware: they count the status the client got, not the thrown error.
         let console = ConsoleFiles.load()
         router.add(middleware: MetricsMiddleware())
+        // Outside the error middleware: an invocation's errors carry its CORS headers too.
+        router.add(middleware: CrossOriginMiddleware(host: host))
         router.add(middleware: JSONErrorMiddleware(staticPaths: Set(console.files.keys)))
-        router.add(middleware: BrowserGuardMiddleware(publicHosts: publicHosts + [address]))
+        router.add(
+            middleware: BrowserGuardMiddleware(publicHosts: publicHosts + [address]) { origin, function in
+                host.allowsCrossOrigin(origin, toCall: function)
+            })
         router.add(middleware: RequestBodyBudget())
         FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load(), metrics: metrics)
             .add(to: router)

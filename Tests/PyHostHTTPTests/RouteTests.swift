@@ -330,6 +330,10 @@ final class FakeHost: FunctionHostProtocol {
         try policy.authorize(name, secret: key, configurator: configurator, now: .now)
     }
 
+    func allowsCrossOrigin(_ origin: String, toCall name: String) -> Bool {
+        policy.access(of: name).allowedOrigins.contains(origin)
+    }
+
     func audit(_ entry: AuditEntry) async throws { state.withLock { $0.audit.insert(entry, at: 0) } }
 
     func auditTrail(limit: Int) async throws -> [AuditEntry] { state.withLock { Array($0.audit.prefix(limit)) } }

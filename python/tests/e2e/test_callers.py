@@ -46,7 +46,7 @@ def error_type(reply):
 
 
 def test_a_private_function_needs_a_key_that_covers_it(host):
-    assert set_access(host, "sales", access="private").json() == {"access": "private", "rate_per_second": None}
+    assert set_access(host, "sales", access="private").json() == {"access": "private", "rate_per_second": None, "allowed_origins": []}
     sales_key = make_key(host, functions=["sales"])
     other_key = make_key(host, functions=["hello"])
     anonymous = call(host, "sales")
@@ -212,3 +212,54 @@ def test_the_command_line_manages_keys_access_and_the_audit(host, tmp_path):
     assert revoked.returncode == 1 and "InvalidKey" in revoked.stderr
     audit = cli(host, "audit", "--limit", "4").stdout
     assert [line.split()[2] for line in audit.splitlines()[1:]] == ["key_revoke", "key_create", "access", "deploy"]
+
+
+DASHBOARD = "https://dash.example.com"
+
+
+def test_cors_lets_the_allowed_origins_call_and_no_one_else(host):
+    assert set_access(host, "hello", access="public", allowed_origins=[DASHBOARD]).json() == {
+        "access": "public", "rate_per_second": None, "allowed_origins": [DASHBOARD]}
+    preflight = {"Origin": DASHBOARD, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type, authorization"}
+    try:
+        allowed = host.request("OPTIONS", "/functions/hello/invoke", headers=preflight)
+        assert allowed.status == 204
+        assert allowed.headers["Access-Control-Allow-Origin"] == DASHBOARD
+        assert allowed.headers["Access-Control-Allow-Methods"] == "POST"
+        assert "authorization" in allowed.headers["Access-Control-Allow-Headers"].lower()
+        assert "Origin" in allowed.headers["Vary"]
+        called = host.request("POST", "/functions/hello/invoke", "{}", {
+            "Origin": DASHBOARD, "Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"})
+        assert (called.status, called.json()) == (200, "hello")
+        assert called.headers["Access-Control-Allow-Origin"] == DASHBOARD
+        assert "Pyhost-Invocation-Id" in called.headers["Access-Control-Expose-Headers"]
+        # Errors reach the page too, so it can show them.
+        failed = host.request("POST", "/functions/hello/invoke", "{", {"Origin": DASHBOARD, "Content-Type": "application/json"})
+        assert failed.status == 400 and failed.headers["Access-Control-Allow-Origin"] == DASHBOARD
+
+        evil = "https://evil.example.com"
+        refused = host.request("OPTIONS", "/functions/hello/invoke", headers={**preflight, "Origin": evil})
+        assert refused.status == 403 and "Access-Control-Allow-Origin" not in refused.headers
+        posted = host.request("POST", "/functions/hello/invoke", "{}", {"Origin": evil, "Content-Type": "application/json"})
+        assert (posted.status, error_type(posted)) == (403, "CrossSiteRequest")
+        assert "Access-Control-Allow-Origin" not in posted.headers
+        # Another function, and every configurator route, stay closed to the dashboard.
+        other = host.request("POST", "/functions/echo/invoke", "{}", {"Origin": DASHBOARD, "Content-Type": "application/json"})
+        assert other.status == 403 and "Access-Control-Allow-Origin" not in other.headers
+        for method, path in [("POST", "/functions/hello"), ("DELETE", "/functions/hello"), ("POST", "/keys"),
+                             ("PUT", "/functions/hello/access")]:
+            attempt = host.request(method, path, "{}", {**CONFIGURATOR, "Origin": DASHBOARD})
+            assert attempt.status == 403 and "Access-Control-Allow-Origin" not in attempt.headers, (method, path)
+            options = host.request("OPTIONS", path, headers=preflight)
+            assert "Access-Control-Allow-Origin" not in options.headers, path
+    finally:
+        assert set_access(host, "hello", access="public").status == 200
+
+
+@pytest.mark.parametrize("origins", [["https://dash.example.com/"], ["dash.example.com"], ["https://Dash.example.com"],
+                                     ["ftp://dash.example.com"], ["https://dash.example.com/path"], ["*"]])
+def test_allowed_origins_must_be_origins(host, origins):
+    reply = set_access(host, "hello", access="public", allowed_origins=origins)
+    assert (reply.status, error_type(reply)) == (400, "InvalidBody")
+    assert "allowed_origins" in reply.json()["error"]["message"]

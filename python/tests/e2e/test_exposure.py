@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from server import DEPLOY_TOKEN, Server, run_to_exit
+from server import DEPLOY_TOKEN, Server, run_to_exit, wait_until
 
 HELLO = "def handle(r):\n    return 'hello'\n"
 
@@ -146,6 +146,10 @@ def test_bodies_held_at_once_stay_within_a_host_wide_budget(server):
     try:
         for connection in held:
             connection.sendall(b"0" * ((6 << 20) - 1))
+        # Charged once read: wait until the server has read every byte sent (its receive queues
+        # empty), or a probe could take the room of bytes still in flight.
+        ports = {connection.getsockname()[1] for connection in held}
+        assert wait_until(lambda: unread_by_server(server.port, ports) == 0, timeout=20), "the server stopped reading"
         assert server.invoke("held", [1, 2]).json() == 2, "a small body still fits"
         answered = [unread_answer(connection) for connection in held]
         assert not any(answered), f"held requests were answered before their last byte: {answered}"
@@ -165,6 +169,19 @@ def test_bodies_held_at_once_stay_within_a_host_wide_budget(server):
     while server.request("POST", "/functions/held/invoke", large).status != 200:
         assert time.monotonic() < deadline, "the budget is given back when the held requests end"
         time.sleep(0.1)
+
+
+def unread_by_server(port, client_ports):
+    """Bytes from `client_ports` waiting in the receive queues of the server's sockets on `port`
+    (/proc/net/tcp, local and remote address as hex IP:port, then tx_queue:rx_queue)."""
+    unread = 0
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) in client_ports:
+                unread += int(queues.split(":")[1], 16)
+    return unread
 
 
 def unread_answer(connection):
