@@ -83,16 +83,18 @@ def percentile(values, fraction):
 UNITS = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0}
 
 
-def load(url, body, connections, duration, path_suffix=""):
+def load(url, body, connections, duration, path_suffix="", headers=None):
     """Latency percentiles (µs) and requests per second, by wrk when installed."""
     if shutil.which("wrk"):
-        return wrk(url + path_suffix, body, connections, duration)
-    return own_client(url + path_suffix, body, connections, duration)
+        return wrk(url + path_suffix, body, connections, duration, headers or {})
+    return own_client(url + path_suffix, body, connections, duration, headers or {})
 
 
-def wrk(url, body, connections, duration):
+def wrk(url, body, connections, duration, headers):
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
+        for name, value in headers.items():
+            script.write(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
         script.write(f"wrk.body = {json.dumps(body.decode())}\n")
     threads = min(2, connections)
     output = subprocess.run(
@@ -109,7 +111,7 @@ def wrk(url, body, connections, duration):
     return result
 
 
-def own_client(url, body, connections, duration):
+def own_client(url, body, connections, duration, headers):
     """A keep-alive client per connection in threads: the fallback when wrk is missing."""
     import concurrent.futures
     import http.client
@@ -123,7 +125,7 @@ def own_client(url, body, connections, duration):
         deadline = time.perf_counter() + duration
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            client.request("POST", parts.path or "/", body, {"Content-Type": "application/json"})
+            client.request("POST", parts.path or "/", body, {"Content-Type": "application/json", **headers})
             response = client.getresponse()
             response.read()
             latencies.append((time.perf_counter() - started) * 1e6)
@@ -145,7 +147,7 @@ def pss_kib(pid):
     return int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1))
 
 
-def cpu_per_call(server_pid, url, body, connections, duration):
+def cpu_per_call(server_pid, url, body, connections, duration, headers=None):
     """Throughput at `connections`, with the CPU each call cost, measured from /proc over the run:
     µs of user time in the server process and in its descendants (workers, with those that
     exited meanwhile), and µs of kernel time in all of them. The server's own figure includes
@@ -157,7 +159,7 @@ def cpu_per_call(server_pid, url, body, connections, duration):
         return server[0], sum(user for user, _ in workers), server[1] + sum(system for _, system in workers)
 
     before = snapshot()
-    result = load(url, body, connections, duration)
+    result = load(url, body, connections, duration, headers=headers)
     after = snapshot()
     calls = max(1, result["requests"])
     server, workers, kernel = ((b - a) * 1e6 / calls for a, b in zip(before, after))
@@ -223,6 +225,9 @@ def measure_pyhost(server, duration, cold_runs):
         else:
             results["throughput"][name][32] = load(url, body, 32, duration)["rps"]
 
+    if server.process:
+        results["keyed"] = keyed_call_cost(server, duration)
+
     # What the sandbox costs a call: its layers are set up per worker, and a warm call makes two
     # syscalls in the worker (read, write), each of which the seccomp filter evaluates.
     server.deploy("syscall-cost", SYSCALL_COST)
@@ -263,6 +268,29 @@ def measure_pyhost(server, duration, cold_runs):
         results["pss_zygote_mib"] = pss_kib(zygote) / 1024
         results["pss_worker_mib"] = max(pss_kib(pid) for pid in worker_pids) / 1024
     return results
+
+
+def keyed_call_cost(server, duration, rounds=5):
+    """What an invoker key adds to a call: hello public and hello private called with a key,
+    alternated at c=32; medians of the server's user CPU per call and of throughput."""
+    hello_source, payload = HANDLERS["hello"][0].read_text(), HANDLERS["hello"][1]
+    server.deploy("bench-public", hello_source)
+    status, _, body = http("POST", f"{server.url}/functions/bench-keyed?access=private", hello_source.encode())
+    assert status == 201, body
+    status, _, body = http("POST", f"{server.url}/keys", json.dumps({"functions": ["bench-keyed"]}).encode(),
+                           {"Content-Type": "application/json"})
+    assert status == 201, body
+    key = json.loads(body)["key"]
+    request = json.dumps(payload).encode()
+    samples = {"public": [], "keyed": []}
+    for _ in range(rounds):
+        for label, name, headers in (("public", "bench-public", {}), ("keyed", "bench-keyed", {"Authorization": f"Bearer {key}"})):
+            measured = cpu_per_call(server.process.pid, f"{server.url}/functions/{name}/invoke", request, 32, duration, headers)
+            samples[label].append((measured["cpu"]["server"], measured["rps"]))
+    result = {label: {"server_cpu": statistics.median(cpu for cpu, _ in values), "rps": statistics.median(rps for _, rps in values)}
+              for label, values in samples.items()}
+    result["extra_server_cpu"] = result["keyed"]["server_cpu"] - result["public"]["server_cpu"]
+    return result
 
 
 # ---------------------------------------------------------------- peers
@@ -501,6 +529,12 @@ def report(r):
             if peer(pyhost, "cpu", name):
                 row(f"{name} CPU per call at c=32, {part} (µs)", pyhost["cpu"][name][part],
                     peer(guni, "cpu", name, part), peer(uvi, "cpu", name, part))
+    if "keyed" in pyhost:
+        keyed = pyhost["keyed"]
+        row("hello at c=32, public: server CPU per call (µs)", keyed["public"]["server_cpu"])
+        row("hello at c=32, private with a key: server CPU per call (µs)", keyed["keyed"]["server_cpu"])
+        row("hello at c=32, public (req/s)", keyed["public"]["rps"])
+        row("hello at c=32, private with a key (req/s)", keyed["keyed"]["rps"])
     row("deploy → first response p50 (ms)", pyhost["deploy_to_first_response_ms"],
         bare_value=bare and bare["hello"]["p50"] / 1000, boxed_value=boxed and boxed["hello"]["p50"] / 1000)
     row("a syscall (getppid) in a sandboxed worker (ns)", pyhost["sandboxed_syscall_ns"],
@@ -538,6 +572,8 @@ def targets(r):
     if bare:
         checks.append(("deploy → first response ≥ 15 × faster than python3/call",
                        pyhost["deploy_to_first_response_ms"] * 15 / (bare["hello"]["p50"] / 1000), 1))
+    if "keyed" in pyhost:
+        checks.append(("a keyed call adds < 5 µs of server CPU", pyhost["keyed"]["extra_server_cpu"] / 5, 1))
     if "new_worker_call_ms" in pyhost:
         checks.append(("call needing a new worker ≤ 5 ms p50", pyhost["new_worker_call_ms"] / 5, 1))
         checks.append(("PSS per warm worker ≤ 15 MB", pyhost["pss_worker_mib"] * 1.048576 / 15, 1))

@@ -29,9 +29,12 @@ public struct InvokerKey: Sendable, Equatable {
 
     /// The id a presented secret names, when it has a key's form.
     static func id(of secret: String) -> String? {
-        let parts = secret.split(separator: "_", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "pyk", parts[1] == "k" else { return nil }
-        return "k_" + parts[2]
+        guard secret.hasPrefix("pyk_k_") else { return nil }
+        let id = secret.utf8.dropFirst(4)
+        guard let end = id.dropFirst(2).firstIndex(of: UInt8(ascii: "_")),
+            !secret.utf8[secret.utf8.index(after: end)...].contains(UInt8(ascii: "_"))
+        else { return nil }
+        return String(secret[id.startIndex..<end])
     }
 
     /// Whether `secret` is this key's, compared over fixed-length digests in constant time.

@@ -17,18 +17,21 @@ struct ConsoleFiles: Sendable {
 
     static let contentTypes = [
         "html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8",
+        "svg": "image/svg+xml",
     ]
 
     static func load() -> ConsoleFiles {
         guard let root = Bundle.module.url(forResource: "Console", withExtension: nil) else { return ConsoleFiles(files: [:]) }
         var files: [String: File] = [:]
-        for relative in ["index.html", "app.js", "style.css", "vendor/vue.esm-browser.prod.js"] {
+        for relative in ["index.html", "app.js", "style.css", "favicon.svg", "vendor/vue.esm-browser.prod.js"] {
             let url = root.appendingPathComponent(relative)
             guard let data = try? Data(contentsOf: url) else { continue }
             let type = contentTypes[url.pathExtension] ?? "application/octet-stream"
             files["/console/\(relative)"] = File(body: ByteBuffer(data: data), contentType: type)
         }
         files["/"] = files["/console/index.html"]
+        // Browsers ask for /favicon.ico whatever the page says; a 404 there is an error in their console.
+        files["/favicon.ico"] = files["/console/favicon.svg"]
         return ConsoleFiles(files: files)
     }
 

@@ -20,6 +20,7 @@ const App = {
     const state = reactive({
       functions: [], selected: null, name: "hello", source: TEMPLATE, token: sessionStorage.getItem("pyhost-token") || "",
       deploy: null, errorLine: null, request: "{\"name\": \"Hugues\"}", invocation: null, versions: null, busy: false,
+      access: null, accessStatus: null, keys: [], keysStatus: null, newKey: null, keyFunctions: "", keyRate: "",
     });
     const gutter = ref(null);
     const lines = computed(() => state.source.split("\n").length);
@@ -42,6 +43,55 @@ const App = {
     async function loadVersions() {
       const reply = await api("GET", `/functions/${state.name}/versions`);
       state.versions = reply.status === 200 ? reply.json : null;
+      await loadAccess();
+    }
+
+    // Who may call the selected function: public or private, a rate limit, browser origins.
+    async function loadAccess() {
+      const reply = await api("GET", `/functions/${state.name}/access`);
+      state.access = reply.status === 200
+        ? { access: reply.json.access, rate: reply.json.rate_per_second ?? "", origins: reply.json.allowed_origins.join(", ") }
+        : null;
+      state.accessStatus = null;
+    }
+
+    async function saveAccess() {
+      const body = { access: state.access.access };
+      if (String(state.access.rate).trim() !== "") body.rate_per_second = Number(state.access.rate);
+      const origins = state.access.origins.split(",").map((origin) => origin.trim()).filter(Boolean);
+      if (origins.length) body.allowed_origins = origins;
+      const reply = await api("PUT", `/functions/${state.name}/access`, { body: JSON.stringify(body), token: state.token });
+      state.accessStatus = reply.status === 200 ? { ok: `saved: ${reply.json.access}` } : { error: errorText(reply) };
+    }
+
+    // Invoker keys: the secret of a new key is shown once, as the server returns it once.
+    async function loadKeys() {
+      const reply = await api("GET", "/keys", { token: state.token });
+      state.keys = reply.status === 200 ? reply.json.keys : [];
+      state.keysStatus = reply.status === 200 ? null : { error: errorText(reply) };
+    }
+
+    async function createKey() {
+      const body = {};
+      const functions = state.keyFunctions.split(",").map((name) => name.trim()).filter(Boolean);
+      if (functions.length) body.functions = functions;
+      if (state.keyRate.trim() !== "") body.rate_per_second = Number(state.keyRate);
+      const reply = await api("POST", "/keys", { body: JSON.stringify(body), token: state.token });
+      await loadKeys();
+      state.newKey = reply.status === 201 ? reply.json : null;
+      state.keysStatus = reply.status === 201 ? null : { error: errorText(reply) };
+    }
+
+    async function revokeKey(id) {
+      const reply = await api("DELETE", `/keys/${id}`, { token: state.token });
+      await loadKeys();
+      state.keysStatus = reply.status === 204 ? { ok: `revoked ${id}` } : { error: errorText(reply) };
+      if (state.newKey?.id === id) state.newKey = null;
+    }
+
+    function errorText(reply) {
+      const error = reply.json?.error;
+      return error ? `${reply.status} ${error.type}: ${error.message}` : `${reply.status}`;
     }
 
     async function deploy() {
@@ -93,8 +143,11 @@ const App = {
       Object.assign(state, { selected: null, name: "", source: TEMPLATE, deploy: null, errorLine: null, invocation: null, versions: null });
     }
 
-    onMounted(refresh);
-    return { state, gutter, lines, saveToken, syncScroll, select, deploy, invoke, rollback, newFunction };
+    onMounted(async () => { await refresh(); await loadKeys(); });
+    return {
+      state, gutter, lines, saveToken, syncScroll, select, deploy, invoke, rollback, newFunction, saveAccess, loadKeys, createKey,
+      revokeKey,
+    };
   },
   template: `
     <header>
@@ -156,8 +209,38 @@ const App = {
               </tr>
             </table>
             <p v-else class="muted">Deploy or pick a function.</p>
+            <template v-if="state.access">
+              <h2>Access</h2>
+              <div class="row">
+                <select v-model="state.access.access" id="access"><option>public</option><option>private</option></select>
+                <label>Rate <input v-model="state.access.rate" id="access-rate" placeholder="calls/s" size="6"></label>
+              </div>
+              <label>Browser origins <input v-model="state.access.origins" id="access-origins" placeholder="https://dash.example.com"></label>
+              <div class="row"><button @click="saveAccess" id="save-access">Save access</button>
+                <span v-if="state.accessStatus" id="access-status" :class="state.accessStatus.error ? 'error-box' : 'ok'">
+                  {{ state.accessStatus.error || state.accessStatus.ok }}</span></div>
+            </template>
           </section>
         </div>
+        <section>
+          <h2>Invoker keys</h2>
+          <div class="row">
+            <label>Functions <input v-model="state.keyFunctions" id="key-functions" placeholder="all, or sales, hello"></label>
+            <label>Rate <input v-model="state.keyRate" id="key-rate" placeholder="calls/s" size="6"></label>
+            <button @click="createKey" id="create-key">Create key</button>
+            <button @click="loadKeys" id="reload-keys">Reload</button>
+          </div>
+          <p v-if="state.newKey" class="ok">Key {{ state.newKey.id }}, shown once: <code id="new-key">{{ state.newKey.key }}</code></p>
+          <p v-if="state.keysStatus" id="keys-status" :class="state.keysStatus.error ? 'error-box' : 'ok'">{{ state.keysStatus.error || state.keysStatus.ok }}</p>
+          <table class="versions" v-if="state.keys.length" id="keys">
+            <tr><th>id</th><th>functions</th><th>rate</th><th></th></tr>
+            <tr v-for="key in state.keys" :key="key.id">
+              <td>{{ key.id }}</td><td>{{ key.functions ? key.functions.join(", ") : "all" }}</td>
+              <td>{{ key.rate_per_second ? key.rate_per_second + "/s" : "-" }}</td>
+              <td><button @click="revokeKey(key.id)" :data-revoke="key.id">Revoke</button></td>
+            </tr>
+          </table>
+        </section>
       </div>
     </main>`,
 };

@@ -12,7 +12,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as conditions
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 # PYHOST_SCREENSHOTS=docs refreshes the README's screenshots.
 SCREENSHOTS = pathlib.Path(os.environ.get("PYHOST_SCREENSHOTS", pathlib.Path(tempfile.gettempdir()) / "pyhost-screenshots"))
@@ -116,3 +116,37 @@ def test_a_row_result_is_also_shown_as_a_table(server, browser):
     table = browser.find_element(By.ID, "result-table")
     cells = [[cell.text for cell in row.find_elements(By.CSS_SELECTOR, "th, td")] for row in table.find_elements(By.TAG_NAME, "tr")]
     assert cells == [["region", "total"], ["north", "1.5"], ["south", "2"]]
+
+
+def test_access_and_keys_from_the_console(start_server, browser):
+    server = start_server("--deploy-token", "console-secret")
+    assert server.request("POST", "/functions/dashboard", FIXED, {"Authorization": "Bearer console-secret"}).status == 201
+    browser.get_log("browser")  # what earlier tests left, such as their deliberate 400s
+    browser.get(server.url + "/")
+    WebDriverWait(browser, 20).until(conditions.presence_of_element_located((By.ID, "source")))
+    type_into(browser, "token", "console-secret")
+    browser.find_element(By.ID, "name").click()
+    wait_for_text(browser, "functions", "dashboard")
+    browser.find_element(By.XPATH, "//ul[@id='functions']/li[span='dashboard']").click()
+    WebDriverWait(browser, 20).until(conditions.presence_of_element_located((By.ID, "access")))
+    Select(browser.find_element(By.ID, "access")).select_by_visible_text("private")
+    type_into(browser, "access-rate", "20")
+    browser.find_element(By.ID, "save-access").click()
+    wait_for_text(browser, "access-status", "saved: private")
+    assert server.request("GET", "/functions/dashboard/access").json() == {
+        "access": "private", "rate_per_second": 20, "allowed_origins": []}
+
+    type_into(browser, "key-functions", "dashboard")
+    browser.find_element(By.ID, "create-key").click()
+    secret = wait_for_text(browser, "new-key", "pyk_")
+    browser.save_screenshot(str(SCREENSHOTS / "console-keys.png"))
+    call = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+    assert server.request("POST", "/functions/dashboard/invoke", '{"name": "Key"}', call).json() == {"message": "Hi Key"}
+    assert server.request("POST", "/functions/dashboard/invoke", '{"name": "Key"}', {"Content-Type": "application/json"}).status == 401
+    key_id = secret.split("_")[1] + "_" + secret.split("_")[2]
+    browser.find_element(By.CSS_SELECTOR, f"[data-revoke='{key_id}']").click()
+    wait_for_text(browser, "keys-status", f"revoked {key_id}")
+    assert server.request("POST", "/functions/dashboard/invoke", '{"name": "Key"}', call).status == 401
+    # Only the answers the server must give: the keys list asked before the token was entered.
+    severe = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert [message for message in severe if "/keys - " not in message or "401" not in message] == []
