@@ -101,8 +101,11 @@ struct HealthPayload: Encodable {
     let missing_sandbox_layers: [String]
     /// `writable`, or `read_only` (functions serve; deploys, rollbacks and deletes are refused).
     let store: String
+    /// Whether configurator routes need the deploy token, so a client asks for it only then.
+    let deploy_token_required: Bool
 
-    init(_ health: FunctionHost.Health) {
+    init(_ health: FunctionHost.Health, deployTokenRequired: Bool) {
+        deploy_token_required = deployTokenRequired
         python = health.python
         pandas = health.pandas
         workers = Workers(

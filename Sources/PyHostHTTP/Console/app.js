@@ -21,11 +21,12 @@ const App = {
       functions: [], selected: null, name: "hello", source: TEMPLATE, token: sessionStorage.getItem("pyhost-token") || "",
       deploy: null, errorLine: null, request: "{\"name\": \"Hugues\"}", invocation: null, versions: null, busy: false,
       access: null, accessStatus: null, keys: [], keysStatus: null, newKey: null, keyFunctions: "", keyRate: "",
+      tokenRequired: false,
     });
     const gutter = ref(null);
     const lines = computed(() => state.source.split("\n").length);
 
-    function saveToken() { sessionStorage.setItem("pyhost-token", state.token); }
+    function saveToken() { sessionStorage.setItem("pyhost-token", state.token); loadKeys(); }
     function syncScroll(event) { if (gutter.value) gutter.value.scrollTop = event.target.scrollTop; }
 
     async function refresh() {
@@ -64,8 +65,10 @@ const App = {
       state.accessStatus = reply.status === 200 ? { ok: `saved: ${reply.json.access}` } : { error: errorText(reply) };
     }
 
-    // Invoker keys: the secret of a new key is shown once, as the server returns it once.
+    // Invoker keys: the secret of a new key is shown once, as the server returns it once. Where
+    // the server needs the deploy token, they are listed once it is entered.
     async function loadKeys() {
+      if (state.tokenRequired && !state.token) { state.keys = []; return; }
       const reply = await api("GET", "/keys", { token: state.token });
       state.keys = reply.status === 200 ? reply.json.keys : [];
       state.keysStatus = reply.status === 200 ? null : { error: errorText(reply) };
@@ -143,7 +146,12 @@ const App = {
       Object.assign(state, { selected: null, name: "", source: TEMPLATE, deploy: null, errorLine: null, invocation: null, versions: null });
     }
 
-    onMounted(async () => { await refresh(); await loadKeys(); });
+    onMounted(async () => {
+      const health = await api("GET", "/healthz");
+      state.tokenRequired = health.json?.deploy_token_required ?? false;
+      await refresh();
+      await loadKeys();
+    });
     return {
       state, gutter, lines, saveToken, syncScroll, select, deploy, invoke, rollback, newFunction, saveAccess, loadKeys, createKey,
       revokeKey,
@@ -152,7 +160,7 @@ const App = {
   template: `
     <header>
       <h1>pyhost</h1>
-      <label>Deploy token <input type="password" v-model="state.token" @change="saveToken" placeholder="only if the server has one" id="token"></label>
+      <label v-if="state.tokenRequired">Deploy token <input type="password" v-model="state.token" @change="saveToken" placeholder="this server needs one" id="token"></label>
     </header>
     <main>
       <aside>
