@@ -182,7 +182,8 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
 
     @Sendable func health(_ request: Request, context: Context) async throws -> Response {
         let health = await host.health()
-        return try .json(status: health.zygoteRunning ? .ok : .serviceUnavailable, HealthPayload(health, deployTokenRequired: deployToken != nil))
+        return try .json(
+            status: health.zygoteRunning ? .ok : .serviceUnavailable, HealthPayload(health, deployTokenRequired: deployToken != nil))
     }
 
     @Sendable func exportMetrics(_ request: Request, context: Context) async throws -> Response {
