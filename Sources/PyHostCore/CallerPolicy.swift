@@ -68,6 +68,8 @@ final class CallerPolicy: Sendable {
                     limit: "key \(key.id): \(rate.formattedRate)/s", keyID: key.id, retryAfterSeconds: wait.wholeSecondsRoundedUp)
             }
             if let rate = access.ratePerSecond, let wait = state.limiter.take("function \(function)", rate: rate, now: now) {
+                // A call the function's limit refuses does not count against the key's.
+                if let key, key.ratePerSecond != nil { state.limiter.giveBack("key \(key.id)") }
                 throw HostError.rateLimited(
                     limit: "function \(function): \(rate.formattedRate)/s", keyID: nil, retryAfterSeconds: wait.wholeSecondsRoundedUp)
             }

@@ -3,8 +3,12 @@ import PyHostWire
 
 extension FunctionHost {
     /// Validates `body` as a module by loading it in a sandboxed worker, then stores it as the next
-    /// version, which serves at once: its first worker is the one that validated it.
-    public func deploy(name: String, body: ByteBuffer, settings: FunctionSettings = FunctionSettings()) async throws -> DeployOutcome {
+    /// version, which serves at once: its first worker is the one that validated it. `isPrivate`,
+    /// when given, sets the function's access just before that, so a private function is never
+    /// public for a moment and a deploy that fails changes nothing.
+    public func deploy(
+        name: String, body: ByteBuffer, settings: FunctionSettings = FunctionSettings(), isPrivate: Bool? = nil
+    ) async throws -> DeployOutcome {
         try FunctionName.validate(name)
         guard body.readableBytes <= configuration.maximumSourceBytes else {
             throw HostError.sourceTooLarge(limit: configuration.maximumSourceBytes)
@@ -19,6 +23,11 @@ extension FunctionHost {
             let version: FunctionVersion
             do {
                 version = try await switching.withLock {
+                    if let isPrivate, access(of: name).isPrivate != isPrivate {
+                        var access = access(of: name)
+                        access.isPrivate = isPrivate
+                        try await setAccess(access, of: name)
+                    }
                     let version = try await registry.addVersion(name: name, source: source, settings: settings)
                     await switchTo(version, worker: worker)
                     return version

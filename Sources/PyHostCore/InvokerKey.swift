@@ -13,6 +13,9 @@ public struct InvokerKey: Sendable, Equatable {
     public let ratePerSecond: Double?
     public let createdAt: Date
 
+    /// How every secret starts, which tells it from another bearer value.
+    public static let prefix = "pyk_"
+
     public func covers(_ function: String) -> Bool {
         functions?.contains(function) ?? true
     }
@@ -20,7 +23,7 @@ public struct InvokerKey: Sendable, Equatable {
     /// A new key and its secret, `pyk_<id>_<32 random hex digits>`.
     static func make(functions: [String]?, ratePerSecond: Double?) -> (key: InvokerKey, secret: String) {
         let id = "k_" + randomHex(bytes: 6)
-        let secret = "pyk_\(id)_\(randomHex(bytes: 16))"
+        let secret = "\(prefix)\(id)_\(randomHex(bytes: 16))"
         let key = InvokerKey(
             id: id, digest: digest(of: secret), functions: functions, ratePerSecond: ratePerSecond,
             createdAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000))
@@ -29,8 +32,8 @@ public struct InvokerKey: Sendable, Equatable {
 
     /// The id a presented secret names, when it has a key's form.
     static func id(of secret: String) -> String? {
-        guard secret.hasPrefix("pyk_k_") else { return nil }
-        let id = secret.utf8.dropFirst(4)
+        guard secret.hasPrefix(prefix + "k_") else { return nil }
+        let id = secret.utf8.dropFirst(prefix.utf8.count)
         guard let end = id.dropFirst(2).firstIndex(of: UInt8(ascii: "_")),
             !secret.utf8[secret.utf8.index(after: end)...].contains(UInt8(ascii: "_"))
         else { return nil }

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import PyHostCore
@@ -47,21 +48,43 @@ enum CrossOrigin {
         ]
     }
 
-    /// `origins`, each a web origin as browsers send it (`https://host[:port]`, lower case, no path).
+    /// `origins`, each a web origin as a browser sends it in `Origin`: `http` or `https`, a host in
+    /// lower case (DNS labels in ASCII, punycode for others; IPv4; IPv6 in brackets) and a port
+    /// only when not the scheme's default.
     /// - Throws: `HostError.invalidBody` naming the first that is not.
     static func validated(_ origins: [String]) throws -> [String] {
         guard origins.count <= 32 else { throw HostError.invalidBody("allowed_origins: at most 32") }
-        for origin in origins {
-            let parts = origin.split(separator: "://", maxSplits: 1)
-            guard parts.count == 2, ["http", "https"].contains(parts[0]), origin == origin.lowercased(), !parts[1].isEmpty,
-                parts[1].allSatisfy({ $0.isLetter || $0.isNumber || "-.:[]".contains($0) }), origin.count <= 256
-            else {
-                throw HostError.invalidBody(
-                    "allowed_origins: \"\(origin)\" is not an origin such as https://dash.example.com (scheme and host in lower case, an optional port, no path)"
-                )
-            }
+        for origin in origins where origin.utf8.count > 256 || !isOrigin(origin) {
+            throw HostError.invalidBody(
+                "allowed_origins: \"\(origin)\" is not an origin as a browser sends it, such as https://dash.example.com (scheme and host in lower case, a port only when not the scheme's default, no path)"
+            )
         }
         return Array(Set(origins)).sorted()
+    }
+
+    static func isOrigin(_ origin: String) -> Bool {
+        let parts = origin.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, let defaultPort = ["http": "80", "https": "443"][String(parts[0])] else { return false }
+        var host = parts[1]
+        if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") {
+            let port = host[host.index(after: colon)...]
+            guard let number = Int(port), (1...65535).contains(number), String(number) == port, port != defaultPort else { return false }
+            host = host[..<colon]
+        }
+        if host.hasPrefix("[") {
+            guard host.hasSuffix("]"), host == host.lowercased() else { return false }
+            var address = in6_addr()
+            return inet_pton(AF_INET6, String(host.dropFirst().dropLast()), &address) == 1
+        }
+        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+        return !host.isEmpty && host.utf8.count <= 253
+            && labels.allSatisfy { label in
+                (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
+                    && label.utf8.allSatisfy {
+                        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                            || $0 == UInt8(ascii: "-")
+                    }
+            }
     }
 }
 

@@ -14,9 +14,10 @@ public struct DeployToken: Sendable {
     /// Whether `headers` carry `Authorization: Bearer <this token>`. The comparison runs over
     /// fixed-length digests in constant time, so its duration says nothing about the token.
     public func accepts(_ headers: HTTPFields) -> Bool {
-        guard let value = headers[.authorization], value.hasPrefix("Bearer ") else { return false }
-        let presented = Array(SHA256.hash(data: Data(value.dropFirst("Bearer ".count).utf8)))
-        return zip(presented, digest).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        BearerCredential.all(in: headers).contains { credential in
+            let presented = Array(SHA256.hash(data: Data(credential.utf8)))
+            return zip(presented, digest).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        }
     }
 
     /// - Throws: a 401 `APIError` unless `request` carries the token.

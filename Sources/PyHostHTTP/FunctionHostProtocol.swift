@@ -8,7 +8,7 @@ public protocol FunctionHostProtocol: Sendable {
     func functions() -> [FunctionVersion]
     /// - Throws: `HostError.functionNotFound`.
     func function(named name: String) throws -> FunctionVersion
-    func deploy(name: String, body: ByteBuffer, settings: FunctionSettings) async throws -> DeployOutcome
+    func deploy(name: String, body: ByteBuffer, settings: FunctionSettings, isPrivate: Bool?) async throws -> DeployOutcome
     func rollback(name: String, to version: Int) async throws -> FunctionVersion
     func delete(name: String) async throws
     func versions(of name: String) async throws -> [FunctionVersion]

@@ -77,8 +77,7 @@ extension FunctionRoutes {
     /// The invoker key a request presents: an `Authorization: Bearer pyk_…` value. Another bearer
     /// value is left to the handler, for a public function that checks its own.
     static func invokerKey(in headers: HTTPFields) -> String? {
-        guard let value = headers[.authorization], value.hasPrefix("Bearer pyk_") else { return nil }
-        return String(value.dropFirst("Bearer ".count))
+        BearerCredential.all(in: headers).first { $0.hasPrefix(InvokerKey.prefix) }.map(String.init)
     }
 
     /// The host's check, counted in /metrics by key id (never the key itself).
@@ -117,8 +116,8 @@ extension FunctionRoutes {
 
     private static func rate(_ value: Double?) throws -> Double? {
         guard let value else { return nil }
-        guard value.isFinite, value > 0, value <= 100_000 else {
-            throw HostError.invalidBody("rate_per_second: must be a number of calls per second in (0, 100000]")
+        guard value.isFinite, value >= 0.001, value <= 100_000 else {
+            throw HostError.invalidBody("rate_per_second: must be a number of calls per second from 0.001 to 100000")
         }
         return value
     }

@@ -49,16 +49,14 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         let settings = try DeploySettings.parse(request.uri.queryParameters, within: host.configuration)
         let limit = host.configuration.maximumSourceBytes
         let body = try await collect(request, upTo: limit, tooLarge: .sourceTooLarge(limit: limit))
-        // Set before the version serves, so a private function is never public for a moment.
-        if let isPrivate = try DeploySettings.isPrivate(request.uri.queryParameters) {
-            var access = host.access(of: name)
-            access.isPrivate = isPrivate
-            try await host.setAccess(access, of: name)
-            try await audit(request, "access", name, AccessPayload(access).summary)
-        }
-        let outcome = try await host.deploy(name: name, body: body, settings: settings)
+        let isPrivate = try DeploySettings.isPrivate(request.uri.queryParameters)
+        let accessBefore = host.access(of: name)
+        let outcome = try await host.deploy(name: name, body: body, settings: settings, isPrivate: isPrivate)
         switch outcome {
         case .deployed(let function):
+            if let isPrivate, isPrivate != accessBefore.isPrivate {
+                try await audit(request, "access", name, AccessPayload(host.access(of: name)).summary)
+            }
             try await audit(request, "deploy", name, "version \(function.version), sha256 \(function.sha256)")
             return try .json(status: outcome.status, FunctionPayload(function))
         case .syntaxError(let body), .importFailed(let body):

@@ -22,6 +22,13 @@ import Testing
         #expect(limiter.take("slow", rate: 0.5, now: start + .seconds(2)) == nil)
     }
 
+    @Test(arguments: [1e-4, 1e-20, 1e-300, Double.leastNonzeroMagnitude])
+    func anyRateGivesAWaitADurationCanHold(rate: Double) {
+        var limiter = RateLimiter()
+        _ = limiter.take("slow", rate: rate, now: start)
+        #expect(limiter.take("slow", rate: rate, now: start) == RateLimiter.longestWait)
+    }
+
     @Test func aForgottenBucketStartsFull() {
         var limiter = RateLimiter()
         _ = limiter.take("a", rate: 1, now: start)
@@ -92,6 +99,16 @@ import Testing
         #expect(throws: HostError.rateLimited(limit: "function hello: 2/s", keyID: nil, retryAfterSeconds: 1)) {
             try policy.authorize("hello", secret: nil, configurator: false, now: now)
         }
+    }
+
+    @Test func aCallTheFunctionsLimitRefusesLeavesTheKeysBudget() throws {
+        let (policy, _, all, _) = policy()
+        policy.setAccess(FunctionAccess(isPrivate: false, ratePerSecond: 1), of: "hello")
+        _ = try policy.authorize("hello", secret: nil, configurator: false, now: now)
+        #expect(throws: HostError.rateLimited(limit: "function hello: 1/s", keyID: nil, retryAfterSeconds: 1)) {
+            try policy.authorize("hello", secret: all, configurator: false, now: now)
+        }
+        #expect(try policy.authorize("world", secret: all, configurator: false, now: now) != nil, "the key's one call is still there")
     }
 
     @Test func aRevokedKeyIsRefusedAtOnce() throws {

@@ -261,8 +261,13 @@ final class FakeHost: FunctionHostProtocol {
         return function
     }
 
-    func deploy(name: String, body: ByteBuffer, settings: FunctionSettings) async throws -> DeployOutcome {
+    func deploy(name: String, body: ByteBuffer, settings: FunctionSettings, isPrivate: Bool?) async throws -> DeployOutcome {
         let source = String(buffer: body)
+        if let isPrivate {
+            var access = policy.access(of: name)
+            access.isPrivate = isPrivate
+            policy.setAccess(access, of: name)
+        }
         return state.withLock { state in
             state.deployed.append((source, settings))
             let function = Self.version(name, state.versions[name]?.count ?? 0, source: source)

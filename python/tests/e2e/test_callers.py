@@ -1,6 +1,7 @@
 """Callers: invoker keys, private functions, rate limits and the audit trail, against a server
 that requires a deploy token (configurators) and serves users who hold keys or nothing."""
 
+import http.client
 import json
 import subprocess
 import time
@@ -173,6 +174,10 @@ def test_every_change_is_in_the_audit_trail(host):
     ("/functions/sales/access", "PUT", '{"access": "secret"}', "access: must be"),
     ("/functions/sales/access", "PUT", "{}", "access: required"),
     ("/functions/sales/access", "PUT", '{"access": "public", "rate_per_second": -1}', "rate_per_second: must be"),
+    # Rates so slow that the wait they name would not fit a duration once stopped the server.
+    ("/functions/sales/access", "PUT", '{"access": "private", "rate_per_second": 1e-300}', "rate_per_second: must be"),
+    ("/keys", "POST", '{"rate_per_second": 1e-20}', "rate_per_second: must be"),
+    ("/keys", "POST", '{"rate_per_second": 0.0009}', "rate_per_second: must be"),
 ])
 def test_bad_bodies_are_typed_400s(host, path, method, body, message):
     reply = host.request(method, path, body, {**CONFIGURATOR, "Content-Type": "application/json"})
@@ -258,8 +263,66 @@ def test_cors_lets_the_allowed_origins_call_and_no_one_else(host):
 
 
 @pytest.mark.parametrize("origins", [["https://dash.example.com/"], ["dash.example.com"], ["https://Dash.example.com"],
-                                     ["ftp://dash.example.com"], ["https://dash.example.com/path"], ["*"]])
+                                     ["ftp://dash.example.com"], ["https://dash.example.com/path"], ["*"],
+                                     ["https://..."], ["https://[[::]]"], ["https://a.b:"], ["https://a.b:99999999"],
+                                     ["https://a.b:0"], ["https://-a.b"], ["https://a..b"], ["https://dash.exämple.com"],
+                                     ["https://[::1"], ["https://[fe80::zz]"], ["https://a.b:443"], ["http://a.b:080"]])
 def test_allowed_origins_must_be_origins(host, origins):
     reply = set_access(host, "hello", access="public", allowed_origins=origins)
     assert (reply.status, error_type(reply)) == (400, "InvalidBody")
     assert "allowed_origins" in reply.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("origin", ["https://dash.example.com", "http://localhost:8080", "https://10.0.0.7:8443",
+                                    "https://[::1]:3000", "https://xn--exmple-cua.com"])
+def test_real_origins_are_accepted(host, origin):
+    try:
+        assert set_access(host, "hello", access="public", allowed_origins=[origin]).json()["allowed_origins"] == [origin]
+    finally:
+        assert set_access(host, "hello", access="public").status == 200
+
+
+def raw_call(host, name, authorizations):
+    """A call with the `Authorization` fields given, each sent as it is (urllib merges duplicates)."""
+    connection = http.client.HTTPConnection(host.url.removeprefix("http://"), timeout=30)
+    try:
+        connection.putrequest("POST", f"/functions/{name}/invoke")
+        for value in authorizations:
+            connection.putheader("Authorization", value)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", "2")
+        connection.endheaders(b"{}")
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_a_credential_is_recognized_and_hidden_however_it_is_spelled_or_repeated(host):
+    key = make_key(host)["key"]
+    for authorizations in ([f"bearer {key}"], [f"BEARER  {key} "], [f"Basic dXNlcjpwdw==", f"Bearer {key}"],
+                           [f"Bearer {key}", "Bearer something-else"], [f"bearer {DEPLOY_TOKEN}"],
+                           ["Bearer something-else", f"bearer {DEPLOY_TOKEN}"]):
+        assert raw_call(host, "sales", authorizations) == (200, "hello"), authorizations
+        status, headers = raw_call(host, "echo", authorizations)
+        assert status == 200 and "authorization" not in headers, authorizations
+    logs = host.request("GET", "/functions/echo/logs", headers=CONFIGURATOR).body.decode()
+    assert key not in logs and DEPLOY_TOKEN not in logs
+    # Another scheme, or a bearer value that is no credential of the host's, is the handler's to check.
+    assert "authorization" in raw_call(host, "echo", ["Basic dXNlcjpwdw=="])[1]
+    assert raw_call(host, "sales", ["Bearerpyk_k_000000000000_0"])[0] == 401
+
+
+def test_a_deploy_that_fails_leaves_the_access_as_it_was(host):
+    assert host.request("POST", "/functions/guarded?access=private", HELLO, CONFIGURATOR).status == 201
+    before = host.request("GET", "/audit?limit=1", headers=CONFIGURATOR).json()["entries"]
+    for broken in ("def handle(:\n", "raise RuntimeError('no')\n"):
+        assert host.request("POST", "/functions/guarded?access=public", broken, CONFIGURATOR).status in (400, 422)
+        assert host.request("GET", "/functions/guarded/access").json()["access"] == "private"
+        assert call(host, "guarded").status == 401
+    assert host.request("GET", "/audit?limit=1", headers=CONFIGURATOR).json()["entries"] == before
+    assert host.request("POST", "/functions/guarded?access=public", HELLO, CONFIGURATOR).status == 201
+    assert call(host, "guarded").json() == "hello"
+    entries = host.request("GET", "/audit?limit=2", headers=CONFIGURATOR).json()["entries"]
+    assert [e["action"] for e in reversed(entries)] == ["access", "deploy"]
+    assert entries[1]["detail"].startswith("public")
