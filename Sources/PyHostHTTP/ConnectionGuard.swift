@@ -10,13 +10,11 @@ import Synchronization
 
 /// Keeps anonymous clients from exhausting the server's descriptors with slow or idle connections.
 ///
-/// A connection has `headerTimeout` to send a request's head (from its start, or from the end of
-/// the previous response) and `bodyTimeout` to finish its body; past either it is closed. At most
-/// `capacity` connections are open, below the descriptor limit: a new connection beyond it closes
-/// the oldest one still waiting for a request head, so slow clients cannot keep out a new one.
+/// A connection that keeps its client's part too long is closed (see `ConnectionState` for the
+/// limits). At most `capacity` connections are open, below the descriptor limit: a new connection
+/// beyond it closes the one that has waited longest on its client (idle, or not reading what it
+/// is sent), so slow clients cannot keep out a new one.
 final class ConnectionGuard: Sendable {
-    static let headerTimeout = TimeAmount.seconds(10)
-    static let bodyTimeout = TimeAmount.seconds(60)
     /// Descriptors kept for the server itself: workers' channels and pidfds, the store, the zygote.
     static let reservedDescriptors = 256
 
@@ -32,16 +30,16 @@ final class ConnectionGuard: Sendable {
     /// eviction, when the server is full, reads them all.
     fileprivate final class Connection: Sendable {
         let channel: any Channel
-        /// Uptime in nanoseconds since the connection waits for a request head; 0 while one is in progress.
+        /// Uptime in nanoseconds since the connection waits on its client; 0 while it is in use.
         let waitingSince = Atomic<UInt64>(0)
 
         init(_ channel: any Channel) {
             self.channel = channel
-            waitingSince.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+            waitingSince.store(max(1, NIODeadline.now().uptimeNanoseconds), ordering: .relaxed)
         }
 
-        func setWaiting(_ waiting: Bool) {
-            waitingSince.store(waiting ? max(1, NIODeadline.now().uptimeNanoseconds) : 0, ordering: .relaxed)
+        func setWaiting(since: NIODeadline?) {
+            waitingSince.store(since.map { max(1, $0.uptimeNanoseconds) } ?? 0, ordering: .relaxed)
         }
     }
 
@@ -98,9 +96,9 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let connections: ConnectionGuard
     private var id: Int?
     private var connection: ConnectionGuard.Connection?
-    /// When the connection is closed unless the client moves on; nil while the server answers.
-    private var deadline: NIODeadline?
+    private var state = ConnectionState(openedAt: .uptimeNanoseconds(0))
     private var timer: Scheduled<Void>?
+    private var timerDue = NIODeadline.distantFuture
 
     init(guard connections: ConnectionGuard) {
         self.connections = connections
@@ -114,7 +112,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             evicted.close(promise: nil)
             if evicted === context.channel { return }
         }
-        deadline = context.eventLoop.now + ConnectionGuard.headerTimeout
+        state = ConnectionState(openedAt: context.eventLoop.now)
+        connection.setWaiting(since: state.waitingSince)
         check(context: context)
     }
 
@@ -125,24 +124,26 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head:
-            connection?.setWaiting(false)
-            deadline = context.eventLoop.now + ConnectionGuard.bodyTimeout
-        case .end:
-            deadline = nil
-        case .body:
-            break
+        case .head: state.requestHead(at: context.eventLoop.now)
+        case .end: state.requestEnd(at: context.eventLoop.now)
+        case .body: break
         }
+        changed(context: context)
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
-            // Keep-alive: the next request's head is due within the header timeout too.
-            connection?.setWaiting(true)
-            deadline = context.eventLoop.now + ConnectionGuard.headerTimeout
+            state.responseEnd(at: context.eventLoop.now)
+            changed(context: context)
         }
         context.write(data, promise: promise)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        state.writable(context.channel.isWritable, at: context.eventLoop.now)
+        changed(context: context)
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -151,16 +152,28 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.fireChannelInactive()
     }
 
+    /// Publishes whether the connection waits on its client, and checks sooner when the deadline
+    /// moved before the timer.
+    private func changed(context: ChannelHandlerContext) {
+        connection?.setWaiting(since: state.waitingSince)
+        if let deadline = state.deadline, deadline < timerDue {
+            timer?.cancel()
+            check(context: context)
+        }
+    }
+
     /// Closes the connection past its deadline; otherwise checks again when it is due (or, while the
     /// server answers, one header timeout later).
     private func check(context: ChannelHandlerContext) {
         let now = context.eventLoop.now
+        let deadline = state.deadline
         if let deadline, deadline <= now {
             context.close(promise: nil)
             return
         }
+        timerDue = deadline ?? now + ConnectionState.headerTimeout
         let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: deadline ?? now + ConnectionGuard.headerTimeout) {
+        timer = context.eventLoop.scheduleTask(deadline: timerDue) {
             let (handler, context) = handler.value
             handler.check(context: context)
         }

@@ -41,6 +41,8 @@ struct HandlerAnswer {
             }
             headers.append(HTTPField(name: name, value: pair[1]))
         }
+        // The runtime always names the body's type; without one the server could only guess.
+        guard headers[.contentType] != nil else { throw HostError.protocolViolation("the worker's response frame has no Content-Type") }
         status = HTTPResponse.Status(code: line.status)
         self.headers = headers
         body = payload

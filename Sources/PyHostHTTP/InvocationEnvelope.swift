@@ -57,12 +57,16 @@ enum InvocationEnvelope {
     }
 
     /// The worker writes an error body as `{"error": OBJECT}`; OBJECT, or the whole body when it
-    /// is not written so.
+    /// is not written so. The slice must be one JSON value by itself: a body such as
+    /// `{"error": {…},"result":…}` would otherwise splice its own fields into the envelope.
     static func errorObject(_ body: ByteBuffer) -> ByteBuffer {
         let prefix = #"{"error": "#.utf8
         let bytes = body.readableBytesView
-        guard bytes.starts(with: prefix), bytes.count > prefix.count, bytes.last == UInt8(ascii: "}") else { return body }
-        return body.getSlice(at: body.readerIndex + prefix.count, length: bytes.count - prefix.count - 1) ?? body
+        guard bytes.starts(with: prefix), bytes.count > prefix.count, bytes.last == UInt8(ascii: "}"),
+            let object = body.getSlice(at: body.readerIndex + prefix.count, length: bytes.count - prefix.count - 1),
+            JSONSyntax.isValid(object)
+        else { return body }
+        return object
     }
 }
 

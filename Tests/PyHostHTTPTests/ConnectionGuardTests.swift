@@ -41,11 +41,11 @@ import Testing
         let connections = ConnectionGuard(capacity: 10)
         let silent = try connect(connections, on: loop)
         let slowBody = try connect(connections, on: loop)
-        loop.advanceTime(by: ConnectionGuard.headerTimeout - .milliseconds(1))
+        loop.advanceTime(by: ConnectionState.headerTimeout - .milliseconds(1))
         try slowBody.writeInbound(head)
         loop.advanceTime(by: .milliseconds(1))
         #expect(!silent.isActive && slowBody.isActive)
-        loop.advanceTime(by: ConnectionGuard.bodyTimeout)
+        loop.advanceTime(by: ConnectionState.bodyTimeout)
         #expect(!slowBody.isActive)
     }
 
@@ -55,17 +55,110 @@ import Testing
         let loop = EmbeddedEventLoop()
         let channel = try connect(ConnectionGuard(capacity: 10), on: loop)
         for _ in 0..<3 {
-            loop.advanceTime(by: ConnectionGuard.headerTimeout - .milliseconds(1))
+            loop.advanceTime(by: ConnectionState.headerTimeout - .milliseconds(1))
             try channel.writeInbound(head)
             try channel.writeInbound(HTTPRequestPart.end(nil))
-            loop.advanceTime(by: ConnectionGuard.bodyTimeout * 2)
+            loop.advanceTime(by: ConnectionState.bodyTimeout * 2)
             #expect(channel.isActive)
             try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
             try channel.writeOutbound(HTTPResponsePart.end(nil))
         }
-        loop.advanceTime(by: ConnectionGuard.headerTimeout - .milliseconds(1))
+        loop.advanceTime(by: ConnectionState.headerTimeout - .milliseconds(1))
         #expect(channel.isActive)
         loop.advanceTime(by: .milliseconds(1))
         #expect(!channel.isActive)
+    }
+
+    /// A client that stops reading a large answer holds the connection no longer than the send
+    /// timeout, and meanwhile is the first closed to make room.
+    @Test func aClientThatDoesNotReadItsAnswerIsClosedAndEvictable() throws {
+        let loop = EmbeddedEventLoop()
+        let connections = ConnectionGuard(capacity: 2)
+        let stalled = try connect(connections, on: loop)
+        try stalled.writeInbound(head)
+        try stalled.writeInbound(HTTPRequestPart.end(nil))
+        try stalled.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        stalled.isWritable = false
+        stalled.pipeline.fireChannelWritabilityChanged()
+        loop.advanceTime(by: .milliseconds(1))
+        let busy = try connect(connections, on: loop)
+        try busy.writeInbound(head)
+        _ = try connect(connections, on: loop)
+        #expect(!stalled.isActive && busy.isActive, "the stalled one made room")
+
+        let alone = try connect(ConnectionGuard(capacity: 10), on: loop)
+        try alone.writeInbound(head)
+        try alone.writeInbound(HTTPRequestPart.end(nil))
+        alone.isWritable = false
+        alone.pipeline.fireChannelWritabilityChanged()
+        loop.advanceTime(by: ConnectionState.sendTimeout - .milliseconds(1))
+        #expect(alone.isActive)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(!alone.isActive)
+    }
+
+    /// An answer sent before its request's body ended leaves the connection idle once the body
+    /// ends: the header timeout applies, not none.
+    @Test func anAnswerBeforeTheBodyEndsLeavesTheConnectionIdleAfterIt() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = try connect(ConnectionGuard(capacity: 10), on: loop)
+        try channel.writeInbound(head)
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .contentTooLarge)))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        loop.advanceTime(by: .seconds(1))
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        loop.advanceTime(by: ConnectionState.headerTimeout - .milliseconds(1))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive)
+    }
+}
+
+/// The limits a connection is under, as a pure state machine.
+@Suite struct ConnectionStateTests {
+    let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+
+    @Test func aPipelinedRequestIsAnsweredWithoutATimeoutAfterTheFirstAnswer() {
+        var state = ConnectionState(openedAt: start)
+        state.requestHead(at: start)
+        state.requestEnd(at: start)
+        state.requestHead(at: start)
+        state.requestEnd(at: start)
+        #expect(state.deadline == nil)
+        state.responseEnd(at: start + .seconds(5))
+        #expect(state.deadline == nil && state.waitingSince == nil, "the second request is still being answered")
+        state.responseEnd(at: start + .seconds(30))
+        #expect(state.deadline == start + .seconds(30) + ConnectionState.headerTimeout)
+        #expect(state.waitingSince == start + .seconds(30))
+    }
+
+    @Test func aBodyIsDueFromItsHeadEvenWhileAnEarlierRequestIsAnswered() {
+        var state = ConnectionState(openedAt: start)
+        state.requestHead(at: start)
+        state.requestEnd(at: start)
+        state.requestHead(at: start + .seconds(1))
+        #expect(state.deadline == start + .seconds(1) + ConnectionState.bodyTimeout)
+        state.responseEnd(at: start + .seconds(2))
+        #expect(state.deadline == start + .seconds(1) + ConnectionState.bodyTimeout)
+    }
+
+    @Test func notReadingIsLimitedWhateverElseIsGoingOn() {
+        var state = ConnectionState(openedAt: start)
+        state.requestHead(at: start)
+        state.requestEnd(at: start)
+        state.writable(false, at: start + .seconds(1))
+        state.writable(false, at: start + .seconds(2))
+        #expect(state.deadline == start + .seconds(1) + ConnectionState.sendTimeout)
+        #expect(state.waitingSince == start + .seconds(1))
+        state.writable(true, at: start + .seconds(3))
+        #expect(state.deadline == nil && state.waitingSince == nil)
+    }
+
+    @Test func anAnswerWithNoRequestOwesNothing() {
+        var state = ConnectionState(openedAt: start)
+        state.responseEnd(at: start + .seconds(1))
+        state.requestHead(at: start + .seconds(2))
+        state.requestEnd(at: start + .seconds(2))
+        #expect(state.deadline == nil, "the request is still owed its answer")
     }
 }

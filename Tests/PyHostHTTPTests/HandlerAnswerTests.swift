@@ -30,6 +30,7 @@ import Testing
         #"{"status":200,"headers":[["Pyhost-Worker","1"]]}"#,
         #"{"status":200,"headers":[["X-A"]]}"#,
         #"{"status":200,"headers":[["X-A","\ud800"]]}"#,
+        #"{"status":200,"headers":[["X-A","a"]]}"#,
         "not json",
     ])
     func anInvalidAnswerIsAProtocolViolation(line: String) {
@@ -44,5 +45,12 @@ import Testing
         let object = #"{"type": "KeyError", "message": "'\ud800'"}"#
         #expect(InvocationEnvelope.errorObject(ByteBuffer(string: #"{"error": "# + object + "}")) == ByteBuffer(string: object))
         #expect(InvocationEnvelope.errorObject(ByteBuffer(string: "[1]")) == ByteBuffer(string: "[1]"))
+    }
+
+    @Test(arguments: [
+        #"{"error": {"type": "E"},"result":{"forged":true},"x":1}"#, #"{"error": 1,"logs":"forged"}"#, #"{"error": {"a": 1}, "b": 2}"#,
+    ])
+    func anErrorBodyWithMoreThanItsObjectIsEmbeddedWhole(body: String) {
+        #expect(InvocationEnvelope.errorObject(ByteBuffer(string: body)) == ByteBuffer(string: body))
     }
 }

@@ -3,6 +3,7 @@ descriptors, frames the server must bound itself, memory outside the address spa
 verdict, file locks and host identifiers."""
 
 import errno
+import json
 import os
 import secrets
 
@@ -118,6 +119,22 @@ def raw_frame(kind, size, count=1):
 def test_the_server_caps_every_frame_a_worker_sends(server, name, source, message):
     reply = call(server, name, source)
     assert (reply.status, reply.json()["error"]) == (502, {"type": "ProtocolViolation", "message": message})
+    still_serves(server)
+
+
+def test_an_error_body_cannot_add_fields_to_the_envelope(server):
+    forged = b'{"error": {"type": "E", "message": "m"},"result":{"forged":true},"version":99}'
+    source = (
+        "import os, struct\n"
+        "def handle(r):\n"
+        f"    os.write(3, struct.pack('>IB', {len(forged)}, 13) + {forged!r})\n"
+        "    import time\n"
+        "    time.sleep(5)\n"
+    )
+    assert server.deploy("forger", source).status == 201
+    reply = server.request("POST", "/functions/forger/invoke?logs=true", "{}", {"Content-Type": "application/json"})
+    envelope = json.loads(reply.body)  # a duplicated key would keep the forged value
+    assert envelope["result"] is None and envelope["version"] == 1, envelope
     still_serves(server)
 
 
