@@ -42,11 +42,27 @@ public struct InvokerKey: Sendable, Equatable {
 
     /// Whether `secret` is this key's, compared over fixed-length digests in constant time.
     func accepts(_ secret: String) -> Bool {
-        zip(Self.digest(of: secret), digest).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        Self.digest(secret, matches: digest)
     }
 
-    static func digest(of secret: String) -> [UInt8] {
+    public static func digest(of secret: String) -> [UInt8] {
         Array(SHA256.hash(data: Data(secret.utf8)))
+    }
+
+    /// Whether the SHA-256 of `secret` is `digest`, in time that depends on neither: the
+    /// comparison runs over every byte of fixed-length digests. No allocation, as it runs per call.
+    public static func digest(_ secret: some StringProtocol, matches digest: [UInt8]) -> Bool {
+        var hasher = SHA256()
+        if secret.utf8.withContiguousStorageIfAvailable({ hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }) == nil {
+            hasher.update(data: Array(secret.utf8))
+        }
+        let presented = hasher.finalize()
+        return presented.withUnsafeBytes { bytes in
+            guard bytes.count == digest.count else { return false }
+            var difference: UInt8 = 0
+            for index in 0..<bytes.count { difference |= bytes[index] ^ digest[index] }
+            return difference == 0
+        }
     }
 
     private static func randomHex(bytes: Int) -> String {

@@ -2,19 +2,27 @@ import HTTPTypes
 
 /// The credentials of a request's `Authorization: Bearer …` fields: the scheme matched in any case
 /// (RFC 9110 §11.1), every field read, so no spelling or repetition hides a credential from the
-/// checks or from what a handler is shown.
+/// checks or from what a handler is shown. Read per call, so over bytes, without allocating.
 enum BearerCredential {
-    static func all(in headers: HTTPFields) -> [Substring] {
-        headers[values: .authorization].compactMap(credential)
+    /// The first credential that `matches`.
+    static func first(in headers: HTTPFields, where matches: (Substring) -> Bool) -> Substring? {
+        for field in headers where field.name == .authorization {
+            if let credential = credential(field.value), matches(credential) { return credential }
+        }
+        return nil
     }
 
     /// The credential of one `Authorization` value, when its scheme is Bearer.
     static func credential(_ value: String) -> Substring? {
-        let trimmed = value.drop { $0 == " " || $0 == "\t" }
-        guard trimmed.count > 7, trimmed.prefix(6).lowercased() == "bearer", [" ", "\t"].contains(trimmed.dropFirst(6).first)
+        let bytes = value.utf8
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let schemeStart = bytes.firstIndex(where: { !isBlank($0) }) else { return nil }
+        let scheme = bytes[schemeStart...].prefix(6)
+        guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }),
+            let after = bytes[scheme.endIndex...].first, isBlank(after),
+            let start = bytes[scheme.endIndex...].firstIndex(where: { !isBlank($0) }),
+            let last = bytes.lastIndex(where: { !isBlank($0) })
         else { return nil }
-        let credential = trimmed.dropFirst(6).drop { $0 == " " || $0 == "\t" }
-        let end = credential.lastIndex { $0 != " " && $0 != "\t" }
-        return end.map { credential[...$0] }
+        return Substring(bytes[start...last])
     }
 }

@@ -1,6 +1,5 @@
-import Crypto
-import Foundation
 import HTTPTypes
+import PyHostCore
 import Hummingbird
 
 /// The bearer token a configurator presents to deploy or delete functions.
@@ -8,16 +7,13 @@ public struct DeployToken: Sendable {
     private let digest: [UInt8]
 
     public init(_ token: String) {
-        digest = Array(SHA256.hash(data: Data(token.utf8)))
+        digest = InvokerKey.digest(of: token)
     }
 
     /// Whether `headers` carry `Authorization: Bearer <this token>`. The comparison runs over
     /// fixed-length digests in constant time, so its duration says nothing about the token.
     public func accepts(_ headers: HTTPFields) -> Bool {
-        BearerCredential.all(in: headers).contains { credential in
-            let presented = Array(SHA256.hash(data: Data(credential.utf8)))
-            return zip(presented, digest).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-        }
+        BearerCredential.first(in: headers) { InvokerKey.digest($0, matches: digest) } != nil
     }
 
     /// - Throws: a 401 `APIError` unless `request` carries the token.

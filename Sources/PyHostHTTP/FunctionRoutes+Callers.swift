@@ -77,7 +77,7 @@ extension FunctionRoutes {
     /// The invoker key a request presents: an `Authorization: Bearer pyk_…` value. Another bearer
     /// value is left to the handler, for a public function that checks its own.
     static func invokerKey(in headers: HTTPFields) -> String? {
-        BearerCredential.all(in: headers).first { $0.hasPrefix(InvokerKey.prefix) }.map(String.init)
+        BearerCredential.first(in: headers) { $0.utf8.starts(with: InvokerKey.prefix.utf8) }.map(String.init)
     }
 
     /// The host's check, counted in /metrics by key id (never the key itself).
