@@ -26,10 +26,13 @@ extension FunctionHost {
         callers.access(of: name)
     }
 
-    /// Sets who may call `name`, durably; the next call is checked against it.
+    /// Sets who may call `name`, durably; the next call is checked against it. Under the lock a
+    /// deploy holds, so a deploy's access and this one are applied one after the other.
     public func setAccess(_ access: FunctionAccess, of name: String) async throws {
-        try await registry.setAccess(access, of: name)
-        callers.setAccess(access, of: name)
+        try await switching.withLock {
+            try await registry.setAccess(access, of: name)
+            callers.setAccess(access, of: name)
+        }
     }
 
     /// Whether a call of `name` may go ahead; `key` is the invoker key presented, if any, and

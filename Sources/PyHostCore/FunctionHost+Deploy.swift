@@ -4,8 +4,9 @@ import PyHostWire
 extension FunctionHost {
     /// Validates `body` as a module by loading it in a sandboxed worker, then stores it as the next
     /// version, which serves at once: its first worker is the one that validated it. `isPrivate`,
-    /// when given, sets the function's access just before that, so a private function is never
-    /// public for a moment and a deploy that fails changes nothing.
+    /// when given, sets the function's access in the same store transaction as the version, and
+    /// in memory just before it serves: a private function is never public for a moment, and a
+    /// deploy that fails changes nothing. `.deployed` carries the access when it changed.
     public func deploy(
         name: String, body: ByteBuffer, settings: FunctionSettings = FunctionSettings(), isPrivate: Bool? = nil
     ) async throws -> DeployOutcome {
@@ -21,14 +22,15 @@ extension FunctionHost {
             return frame.kind == .syntaxError ? .syntaxError(frame.payload) : .importFailed(frame.payload)
         case .ready(let worker):
             let version: FunctionVersion
+            var changed: FunctionAccess?
             do {
                 version = try await switching.withLock {
                     if let isPrivate, access(of: name).isPrivate != isPrivate {
-                        var access = access(of: name)
-                        access.isPrivate = isPrivate
-                        try await setAccess(access, of: name)
+                        changed = access(of: name)
+                        changed?.isPrivate = isPrivate
                     }
-                    let version = try await registry.addVersion(name: name, source: source, settings: settings)
+                    let version = try await registry.addVersion(name: name, source: source, settings: settings, access: changed)
+                    if let changed { callers.setAccess(changed, of: name) }
                     await switchTo(version, worker: worker)
                     return version
                 }
@@ -37,7 +39,7 @@ extension FunctionHost {
                 throw error
             }
             logger.info("deployed", metadata: ["function": "\(version.key)", "sha256": "\(version.sha256)"])
-            return .deployed(version)
+            return .deployed(version, access: changed)
         }
     }
 

@@ -36,16 +36,18 @@ extension FunctionRegistry {
     }
 
     func setAccess(_ access: FunctionAccess, of name: String) async throws {
+        try await write { db in try Self.store(access, of: name, in: db) }
+    }
+
+    static func store(_ access: FunctionAccess, of name: String, in db: Database) throws {
         let origins = String(decoding: try JSONEncoder().encode(access.allowedOrigins), as: UTF8.self)
-        try await write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO function_access (name, private, ratePerSecond, allowedOrigins) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(name) DO UPDATE SET private = excluded.private, ratePerSecond = excluded.ratePerSecond,
-                    allowedOrigins = excluded.allowedOrigins
-                    """,
-                arguments: [name, access.isPrivate, access.ratePerSecond, origins])
-        }
+        try db.execute(
+            sql: """
+                INSERT INTO function_access (name, private, ratePerSecond, allowedOrigins) VALUES (?, ?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET private = excluded.private, ratePerSecond = excluded.ratePerSecond,
+                allowedOrigins = excluded.allowedOrigins
+                """,
+            arguments: [name, access.isPrivate, access.ratePerSecond, origins])
     }
 
     func accessByName() async throws -> [String: FunctionAccess] {

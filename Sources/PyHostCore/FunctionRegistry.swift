@@ -131,9 +131,12 @@ public final class FunctionRegistry: Sendable {
     }
 
     /// Stores `source` as the next version of `name`, makes it the serving one, durably.
-    public func addVersion(name: String, source: String, settings: FunctionSettings = FunctionSettings()) async throws -> FunctionVersion {
+    public func addVersion(
+        name: String, source: String, settings: FunctionSettings = FunctionSettings(), access: FunctionAccess? = nil
+    ) async throws -> FunctionVersion {
         let digest = SHA256.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()
         return try await write { db in
+            if let access { try Self.store(access, of: name, in: db) }
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM function_versions WHERE name = ?", arguments: [name])
             let version = FunctionVersion(
                 name: name, version: (latest ?? 0) + 1, source: source, sha256: digest,

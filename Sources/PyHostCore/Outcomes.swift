@@ -31,7 +31,8 @@ public struct Invocation: Sendable {
 
 /// What a deploy produced.
 public enum DeployOutcome: Sendable {
-    case deployed(FunctionVersion)
+    /// Serving; `access` is the function's access when the deploy changed it.
+    case deployed(FunctionVersion, access: FunctionAccess?)
     /// The module does not compile; the payload is the error body with `line` and `offset`.
     case syntaxError(ByteBuffer)
     /// Importing the module raised, or it has no callable `handle`; the payload is the error body.

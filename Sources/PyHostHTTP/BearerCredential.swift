@@ -1,19 +1,23 @@
 import HTTPTypes
 
 /// The credentials of a request's `Authorization: Bearer …` fields: the scheme matched in any case
-/// (RFC 9110 §11.1), every field read, so no spelling or repetition hides a credential from the
-/// checks or from what a handler is shown. Read per call, so over bytes, without allocating.
+/// (RFC 9110 §11.1), every field read, and each field's comma-separated values (as a proxy joins
+/// repeated fields; a bearer credential holds no comma), so no spelling or repetition hides a
+/// credential from the checks or from what a handler is shown. Read per call, so over bytes,
+/// without allocating.
 enum BearerCredential {
     /// The first credential that `matches`.
     static func first(in headers: HTTPFields, where matches: (Substring) -> Bool) -> Substring? {
         for field in headers where field.name == .authorization {
-            if let credential = credential(field.value), matches(credential) { return credential }
+            for value in field.value.split(separator: ",") {
+                if let credential = credential(value), matches(credential) { return credential }
+            }
         }
         return nil
     }
 
     /// The credential of one `Authorization` value, when its scheme is Bearer.
-    static func credential(_ value: String) -> Substring? {
+    static func credential(_ value: Substring) -> Substring? {
         let bytes = value.utf8
         let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         guard let schemeStart = bytes.firstIndex(where: { !isBlank($0) }) else { return nil }

@@ -133,11 +133,20 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
-            state.responseEnd(at: context.eventLoop.now)
-            changed(context: context)
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
         }
-        context.write(data, promise: promise)
+        let closing = state.responseEnd(at: context.eventLoop.now)
+        changed(context: context)
+        guard closing else {
+            context.write(data, promise: promise)
+            return
+        }
+        let written = promise ?? context.eventLoop.makePromise()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
+        context.write(data, promise: written)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -8,8 +8,9 @@ import NIOCore
 /// - Answering (every request read, an answer owed): no limit here; the call's deadline bounds it.
 /// - The client not reading what is written (the channel unwritable): `sendTimeout`.
 ///
-/// Requests are counted, not flagged, so a pipelined request read while an earlier one is answered,
-/// or an answer sent before its request's body ended, leaves the right limit behind.
+/// Requests are counted, not flagged, so a pipelined request read while an earlier one is answered
+/// leaves the right limit behind; an answer sent before its request's body ended closes the
+/// connection.
 struct ConnectionState {
     static let headerTimeout = TimeAmount.seconds(10)
     static let bodyTimeout = TimeAmount.seconds(60)
@@ -39,10 +40,14 @@ struct ConnectionState {
         if unanswered == 0 { idleSince = now }
     }
 
-    mutating func responseEnd(at now: NIODeadline) {
+    /// Returns whether the connection is to close once this answer is sent: it answered the request
+    /// whose body is still arriving (a refusal before the body was read), and reading the rest only
+    /// to throw it away would let a client keep the server busy for as long as it sends.
+    mutating func responseEnd(at now: NIODeadline) -> Bool {
         // An answer with no request (a malformed head refused) owes nothing.
         unanswered = max(0, unanswered - 1)
         if unanswered == 0 && bodyDue == nil { idleSince = now }
+        return unanswered == 0 && bodyDue != nil
     }
 
     mutating func writable(_ writable: Bool, at now: NIODeadline) {

@@ -72,11 +72,16 @@ enum CrossOrigin {
             host = host[..<colon]
         }
         if host.hasPrefix("[") {
-            guard host.hasSuffix("]"), host == host.lowercased() else { return false }
-            var address = in6_addr()
-            return inet_pton(AF_INET6, String(host.dropFirst().dropLast()), &address) == 1
+            // As a browser writes it: the shortest form (RFC 5952), which inet_ntop also gives.
+            guard host.hasSuffix("]") else { return false }
+            let address = String(host.dropFirst().dropLast())
+            return canonicalAddress(address, family: AF_INET6) == address
         }
         let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+        // A browser reads a host ending in a number as an IPv4 address and writes it dotted decimal.
+        if let last = labels.last, last.first?.isNumber == true {
+            return canonicalAddress(String(host), family: AF_INET) == String(host)
+        }
         return !host.isEmpty && host.utf8.count <= 253
             && labels.allSatisfy { label in
                 (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
@@ -85,6 +90,13 @@ enum CrossOrigin {
                             || $0 == UInt8(ascii: "-")
                     }
             }
+    }
+    /// `address` as inet_ntop writes it, if inet_pton reads it as an address of `family`.
+    private static func canonicalAddress(_ address: String, family: Int32) -> String? {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard inet_pton(family, address, &bytes) == 1, inet_ntop(family, bytes, &text, socklen_t(text.count)) != nil else { return nil }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

@@ -50,13 +50,10 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         let limit = host.configuration.maximumSourceBytes
         let body = try await collect(request, upTo: limit, tooLarge: .sourceTooLarge(limit: limit))
         let isPrivate = try DeploySettings.isPrivate(request.uri.queryParameters)
-        let accessBefore = host.access(of: name)
         let outcome = try await host.deploy(name: name, body: body, settings: settings, isPrivate: isPrivate)
         switch outcome {
-        case .deployed(let function):
-            if let isPrivate, isPrivate != accessBefore.isPrivate {
-                try await audit(request, "access", name, AccessPayload(host.access(of: name)).summary)
-            }
+        case .deployed(let function, let access):
+            if let access { try await audit(request, "access", name, AccessPayload(access).summary) }
             try await audit(request, "deploy", name, "version \(function.version), sha256 \(function.sha256)")
             return try .json(status: outcome.status, FunctionPayload(function))
         case .syntaxError(let body), .importFailed(let body):
@@ -78,11 +75,13 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         if let version, version != serving { try deployToken?.authorize(request) }
         // What the handler printed is the configurator's to read, like the logs route.
         if envelope { try deployToken?.authorize(request) }
+        let limit = host.configuration.maximumRequestBytes
+        let body = try await collect(request, upTo: limit, tooLarge: .requestTooLarge(limit: limit))
+        // Checked once the body is in, just before the call: access changed or a key revoked
+        // during a slow upload holds for that call too.
         let configurator = deployToken?.accepts(request.headers) ?? false
         let key = Self.invokerKey(in: request.headers)
         try authorizeInvocation(of: name, key: key, configurator: configurator)
-        let limit = host.configuration.maximumRequestBytes
-        let body = try await collect(request, upTo: limit, tooLarge: .requestTooLarge(limit: limit))
         let call = invocationRequest(request, body: body, withoutAuthorization: configurator || key != nil)
         do {
             let invocation = try await host.invoke(name: name, version: version, request: call)
@@ -111,12 +110,15 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
     }
 
     /// The body with what a handler's context shows: headers in lower case (without the deploy
-    /// token or an invoker key, which are not the handler's to see) and the query without the
+    /// token or an invoker key, which are not the handler's to see: every `Authorization` field
+    /// when either was presented, and any that holds a key's prefix) and the query without the
     /// host's `logs`.
     private func invocationRequest(_ request: Request, body: ByteBuffer, withoutAuthorization: Bool) -> InvocationRequest {
         var headers: [(name: String, value: String)] = []
         var positions: [String: Int] = [:]
-        for field in request.headers where !(withoutAuthorization && field.name == .authorization) {
+        for field in request.headers {
+            // A key, however it was sent, is never the handler's to see.
+            if field.name == .authorization && (withoutAuthorization || field.value.contains(InvokerKey.prefix)) { continue }
             let name = field.name.canonicalName
             if let position = positions[name] {
                 headers[position].value += ", " + field.value

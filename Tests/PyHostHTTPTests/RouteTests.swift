@@ -263,16 +263,17 @@ final class FakeHost: FunctionHostProtocol {
 
     func deploy(name: String, body: ByteBuffer, settings: FunctionSettings, isPrivate: Bool?) async throws -> DeployOutcome {
         let source = String(buffer: body)
-        if let isPrivate {
-            var access = policy.access(of: name)
-            access.isPrivate = isPrivate
-            policy.setAccess(access, of: name)
+        var changed: FunctionAccess?
+        if let isPrivate, policy.access(of: name).isPrivate != isPrivate {
+            changed = policy.access(of: name)
+            changed?.isPrivate = isPrivate
+            policy.setAccess(changed, of: name)
         }
         return state.withLock { state in
             state.deployed.append((source, settings))
             let function = Self.version(name, state.versions[name]?.count ?? 0, source: source)
             state.versions[name, default: []].append(function)
-            return .deployed(function)
+            return .deployed(function, access: changed)
         }
     }
 

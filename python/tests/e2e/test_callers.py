@@ -266,7 +266,9 @@ def test_cors_lets_the_allowed_origins_call_and_no_one_else(host):
                                      ["ftp://dash.example.com"], ["https://dash.example.com/path"], ["*"],
                                      ["https://..."], ["https://[[::]]"], ["https://a.b:"], ["https://a.b:99999999"],
                                      ["https://a.b:0"], ["https://-a.b"], ["https://a..b"], ["https://dash.exämple.com"],
-                                     ["https://[::1"], ["https://[fe80::zz]"], ["https://a.b:443"], ["http://a.b:080"]])
+                                     ["https://[::1"], ["https://[fe80::zz]"], ["https://a.b:443"], ["http://a.b:080"],
+                                     ["http://[0:0:0:0:0:0:0:1]"], ["http://0x7f.1"], ["http://999.999.999.999"],
+                                     ["http://127.1"], ["http://010.0.0.1"]])
 def test_allowed_origins_must_be_origins(host, origins):
     reply = set_access(host, "hello", access="public", allowed_origins=origins)
     assert (reply.status, error_type(reply)) == (400, "InvalidBody")
@@ -274,7 +276,7 @@ def test_allowed_origins_must_be_origins(host, origins):
 
 
 @pytest.mark.parametrize("origin", ["https://dash.example.com", "http://localhost:8080", "https://10.0.0.7:8443",
-                                    "https://[::1]:3000", "https://xn--exmple-cua.com"])
+                                    "https://[::1]:3000", "https://[2001:db8::7]", "https://xn--exmple-cua.com"])
 def test_real_origins_are_accepted(host, origin):
     try:
         assert set_access(host, "hello", access="public", allowed_origins=[origin]).json()["allowed_origins"] == [origin]
@@ -302,12 +304,16 @@ def test_a_credential_is_recognized_and_hidden_however_it_is_spelled_or_repeated
     key = make_key(host)["key"]
     for authorizations in ([f"bearer {key}"], [f"BEARER  {key} "], [f"Basic dXNlcjpwdw==", f"Bearer {key}"],
                            [f"Bearer {key}", "Bearer something-else"], [f"bearer {DEPLOY_TOKEN}"],
-                           ["Bearer something-else", f"bearer {DEPLOY_TOKEN}"]):
+                           ["Bearer something-else", f"bearer {DEPLOY_TOKEN}"], [f"Bearer foo, Bearer {key}"]):
         assert raw_call(host, "sales", authorizations) == (200, "hello"), authorizations
         status, headers = raw_call(host, "echo", authorizations)
         assert status == 200 and "authorization" not in headers, authorizations
     logs = host.request("GET", "/functions/echo/logs", headers=CONFIGURATOR).body.decode()
     assert key not in logs and DEPLOY_TOKEN not in logs
+    # A key sent any other way is no credential, yet never reaches a handler either.
+    for malformed in ([f"Token {key}"], [key], [f"Bearer:{key}"]):
+        status, headers = raw_call(host, "echo", malformed)
+        assert status == 200 and "authorization" not in headers, malformed
     # Another scheme, or a bearer value that is no credential of the host's, is the handler's to check.
     assert "authorization" in raw_call(host, "echo", ["Basic dXNlcjpwdw=="])[1]
     assert raw_call(host, "sales", ["Bearerpyk_k_000000000000_0"])[0] == 401
@@ -326,3 +332,21 @@ def test_a_deploy_that_fails_leaves_the_access_as_it_was(host):
     entries = host.request("GET", "/audit?limit=2", headers=CONFIGURATOR).json()["entries"]
     assert [e["action"] for e in reversed(entries)] == ["access", "deploy"]
     assert entries[1]["detail"].startswith("public")
+
+
+def test_access_is_checked_when_the_body_is_in(host):
+    """A call whose upload began while its function was public is refused if it became private
+    (or the key was revoked) before the body ended."""
+    assert host.request("POST", "/functions/flip?access=public", HELLO, CONFIGURATOR).status == 201
+    connection = http.client.HTTPConnection(host.url.removeprefix("http://"), timeout=30)
+    try:
+        connection.putrequest("POST", "/functions/flip/invoke")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", "2")
+        connection.endheaders(b"{")
+        assert set_access(host, "flip", access="private").status == 200
+        connection.send(b"}")
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())["error"]["type"]) == (401, "KeyRequired")
+    finally:
+        connection.close()

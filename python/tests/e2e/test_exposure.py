@@ -214,3 +214,26 @@ def suppress_oserror(call, *arguments):
         call(*arguments)
     except OSError:
         pass
+
+
+@pytest.mark.parametrize("framing", ["Content-Length: 1000000000", "Transfer-Encoding: chunked"])
+def test_a_refused_upload_is_not_read_to_its_end(server, framing):
+    """An answer sent before the body ended (here 413) closes the connection: a client cannot keep
+    the server reading, and throwing away, whatever it goes on sending."""
+    assert server.deploy("held", "def handle(request):\n    return 1\n").status == 201
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    connection.sendall(f"POST /functions/held/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\n{framing}\r\n\r\n".encode())
+    chunk = b"x" * 65536
+    piece = (b"%x\r\n" % len(chunk) + chunk + b"\r\n") if "chunked" in framing else chunk
+    sent, closed, deadline = 0, False, time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline:
+            connection.sendall(piece)
+            sent += len(piece)
+    except OSError:
+        closed = True
+    finally:
+        connection.close()
+    assert closed, f"the server was still reading after {sent} bytes"
+    assert sent < 64 * 1024 * 1024, sent
+    assert server.request("GET", "/healthz").status == 200

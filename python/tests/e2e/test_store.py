@@ -95,5 +95,11 @@ def test_a_full_disk_answers_507_store_full_and_keeps_serving(tmp_path):
         assert_no_sql(reply)
         assert server.invoke("small", {}).json() == "hello"
         assert server.request("GET", "/functions/large").status == 404
+        # A deploy the store refuses changes no access either: the version and the access are one
+        # transaction.
+        assert server.deploy("small?access=private", HELLO).status == 201
+        assert server.deploy("small?access=public", large).status == 507
+        assert server.request("GET", "/functions/small/access").json()["access"] == "private"
+        assert server.invoke("small", {}).status == 401
     finally:
         assert server.stop() == 0
