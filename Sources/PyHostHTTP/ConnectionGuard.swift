@@ -13,12 +13,18 @@ import Synchronization
 /// A connection that keeps its client's part too long is closed (see `ConnectionState` for the
 /// limits). At most `capacity` connections are open, below the descriptor limit: a new connection
 /// beyond it closes the one that has waited longest on its client (idle, or not reading what it
-/// is sent), so slow clients cannot keep out a new one.
+/// is sent), so slow clients cannot keep out a new one. The answers written and not yet taken by
+/// clients share `unsentBudget` bytes: past it, the connections that have stopped reading longest
+/// are closed until their bytes bring the total back within it, so clients that do not read
+/// cannot make the server hold results without bound.
 final class ConnectionGuard: Sendable {
     /// Descriptors kept for the server itself: workers' channels and pidfds, the store, the zygote.
     static let reservedDescriptors = 256
+    static let defaultUnsentBudget = 256 * 1024 * 1024
 
     let capacity: Int
+    let unsentBudget: Int
+    private let unsent = Atomic<Int>(0)
     private let state = Mutex(State())
 
     private struct State {
@@ -32,6 +38,8 @@ final class ConnectionGuard: Sendable {
         let channel: any Channel
         /// Uptime in nanoseconds since the connection waits on its client; 0 while it is in use.
         let waitingSince = Atomic<UInt64>(0)
+        /// Bytes of answers written to it and not yet taken by the kernel.
+        let unsent = Atomic<Int>(0)
 
         init(_ channel: any Channel) {
             self.channel = channel
@@ -43,8 +51,9 @@ final class ConnectionGuard: Sendable {
         }
     }
 
-    init(capacity: Int) {
+    init(capacity: Int, unsentBudget: Int = defaultUnsentBudget) {
         self.capacity = capacity
+        self.unsentBudget = unsentBudget
     }
 
     /// Raises the soft descriptor limit to the hard one, and sizes the connection cap below it.
@@ -78,6 +87,28 @@ final class ConnectionGuard: Sendable {
             if evicted !== channel { state.open[id] = connection }
             return (id, connection, evicted)
         }
+    }
+
+    /// Counts `bytes` written to `connection`; past the budget, closes the connections that have
+    /// waited longest on clients that do not read, until what they hold brings the total back.
+    fileprivate func queued(_ bytes: Int, on connection: Connection) {
+        connection.unsent.add(bytes, ordering: .relaxed)
+        var excess = unsent.add(bytes, ordering: .relaxed).newValue - unsentBudget
+        guard excess > 0 else { return }
+        let stalled = state.withLock { state in
+            state.open.values.map { ($0, $0.waitingSince.load(ordering: .relaxed), $0.unsent.load(ordering: .relaxed)) }
+                .filter { $0.1 != 0 && $0.2 > 0 }
+        }
+        for (victim, _, held) in stalled.sorted(by: { $0.1 < $1.1 }) where excess > 0 {
+            victim.channel.close(promise: nil)
+            excess -= held
+        }
+    }
+
+    /// Counts `bytes` of `connection`'s taken by the kernel, or dropped with it.
+    fileprivate func sent(_ bytes: Int, on connection: Connection) {
+        connection.unsent.subtract(bytes, ordering: .relaxed)
+        unsent.subtract(bytes, ordering: .relaxed)
     }
 
     fileprivate func closed(_ id: Int) {
@@ -133,20 +164,26 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .end = unwrapOutboundIn(data) else {
+        switch unwrapOutboundIn(data) {
+        case .head:
             context.write(data, promise: promise)
-            return
+        case .body(let bytes):
+            guard let connection, bytes.readableBytes > 0 else { return context.write(data, promise: promise) }
+            // Counted until the kernel takes the bytes, or the connection drops them.
+            let count = bytes.readableBytes
+            let written = promise ?? context.eventLoop.makePromise()
+            written.futureResult.whenComplete { [connections] _ in connections.sent(count, on: connection) }
+            connections.queued(count, on: connection)
+            context.write(data, promise: written)
+        case .end:
+            let closing = state.responseEnd(at: context.eventLoop.now)
+            changed(context: context)
+            guard closing else { return context.write(data, promise: promise) }
+            let written = promise ?? context.eventLoop.makePromise()
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
+            context.write(data, promise: written)
         }
-        let closing = state.responseEnd(at: context.eventLoop.now)
-        changed(context: context)
-        guard closing else {
-            context.write(data, promise: promise)
-            return
-        }
-        let written = promise ?? context.eventLoop.makePromise()
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
-        context.write(data, promise: written)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

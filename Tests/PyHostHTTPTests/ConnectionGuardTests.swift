@@ -124,6 +124,34 @@ import Testing
     }
 }
 
+extension ConnectionGuardTests {
+    /// Answers written and not taken share a budget: past it, the connection that has stopped
+    /// reading longest is closed, not the one writing now.
+    @Test func unsentAnswersPastTheBudgetCloseTheLongestStalledReader() throws {
+        let loop = EmbeddedEventLoop()
+        let connections = ConnectionGuard(capacity: 10, unsentBudget: 100)
+        func answering(_ bytes: Int) throws -> EmbeddedChannel {
+            let channel = try connect(connections, on: loop)
+            try channel.writeInbound(head)
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            // Written, not flushed: the bytes stay unsent, as with a client that does not read.
+            channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
+            channel.write(HTTPResponsePart.body(ByteBuffer(repeating: 0, count: bytes)), promise: nil)
+            return channel
+        }
+        let stalled = try answering(60)
+        stalled.isWritable = false
+        stalled.pipeline.fireChannelWritabilityChanged()
+        loop.advanceTime(by: .seconds(1))
+        let later = try answering(30)
+        #expect(stalled.isActive && later.isActive, "within the budget")
+        let reading = try answering(30)
+        #expect(!stalled.isActive && later.isActive && reading.isActive)
+        let onItsOwn = try answering(200)
+        #expect(onItsOwn.isActive, "no reader has stalled: nothing to close")
+    }
+}
+
 /// The limits a connection is under, as a pure state machine.
 @Suite struct ConnectionStateTests {
     let start = NIODeadline.uptimeNanoseconds(1_000_000_000)

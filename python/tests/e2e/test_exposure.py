@@ -237,3 +237,30 @@ def test_a_refused_upload_is_not_read_to_its_end(server, framing):
     assert closed, f"the server was still reading after {sent} bytes"
     assert sent < 64 * 1024 * 1024, sent
     assert server.request("GET", "/healthz").status == 200
+
+
+def resident_mib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def test_answers_clients_do_not_read_stay_within_a_budget(server):
+    """100 clients each take the head of a 6 MB answer and read no more: the server holds at most
+    its 256 MiB budget of unsent answers (closing the readers that stalled longest), not 600 MB."""
+    assert server.deploy("large", "def handle(request):\n    return 'x' * 6_000_000\n").status == 201
+    baseline = resident_mib(server.process.pid)
+    request = b"POST /functions/large/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
+    connections, peak = [], baseline
+    try:
+        for _ in range(100):
+            connection = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            connection.sendall(request)
+            assert connection.recv(12) == b"HTTP/1.1 200"
+            connections.append(connection)
+            peak = max(peak, resident_mib(server.process.pid))
+        assert server.request("GET", "/healthz").status == 200
+    finally:
+        for connection in connections:
+            connection.close()
+    assert peak - baseline < 400, f"the server grew by {peak - baseline:.0f} MiB"
