@@ -1,4 +1,5 @@
 import NIOCore
+import PyHostWire
 
 /// What a caller sent to invoke a function: the body and the HTTP parts a handler may read.
 public struct InvocationRequest: Sendable {
@@ -23,12 +24,15 @@ public struct InvocationRequest: Sendable {
         self.query = query
     }
 
-    /// The invoke frame's payload: a JSON line of call metadata, a JSON line of headers and query
-    /// (the worker parses it only when the handler reads them), then the body. Written straight
-    /// into one buffer: this runs on every call.
+    /// The invoke frame's payload: the call's tag (see `Frame.callTagBytes`), a JSON line of call
+    /// metadata, a JSON line of headers and query (the worker parses it only when the handler
+    /// reads them), then the body. Written straight into one buffer: this runs on every call.
     func payload(id: String, function: FunctionVersion, timeout: Duration) -> ByteBuffer {
         var payload = ByteBuffer()
         payload.reserveCapacity(256 + body.readableBytes)
+        precondition(id.utf8.count + 1 == Frame.callTagBytes, "an invocation id is 16 characters")
+        payload.writeString(id)
+        payload.writeStaticString("\n")
         payload.writeStaticString(#"{"id":"#)
         Self.writeQuoted(id, to: &payload)
         payload.writeStaticString(#","function":"#)

@@ -147,6 +147,8 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
     typealias OutboundOut = Frame
 
     private var pending: EventLoopPromise<WorkerReply>?
+    /// The tag the answers to the invoke in flight start with (see `Frame.callTagBytes`).
+    private var tag: ByteBuffer?
     private var logs: ByteBuffer?
     private var deadline: Scheduled<Void>?
 
@@ -163,6 +165,9 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
             return
         }
         pending = call.reply
+        tag =
+            call.frame.kind == .invoke
+            ? call.frame.payload.getSlice(at: call.frame.payload.readerIndex, length: Frame.callTagBytes) : nil
         if let timeout = call.timeout {
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             deadline = context.eventLoop.scheduleTask(in: timeout) {
@@ -184,7 +189,15 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
-        let frame = unwrapInboundIn(data)
+        var frame = unwrapInboundIn(data)
+        // The SIGSYS handler's report has no tag; the worker ends right after it.
+        if let tag, frame.kind != .sandboxViolation {
+            guard frame.payload.readableBytesView.starts(with: tag.readableBytesView) else {
+                errorCaught(context: context, error: FrameCodecError.otherCall(frame.kind))
+                return
+            }
+            frame.payload.moveReaderIndex(forwardBy: Frame.callTagBytes)
+        }
         if frame.kind == .logs {
             guard logs == nil else {
                 errorCaught(context: context, error: FrameCodecError.repeatedKind(.logs))
@@ -213,6 +226,7 @@ final class WorkerChannelHandler: ChannelDuplexHandler {
         deadline?.cancel()
         deadline = nil
         logs = nil
+        tag = nil
         guard let pending else { return }
         self.pending = nil
         pending.completeWith(result)

@@ -42,6 +42,11 @@ public struct Frame: Sendable, Equatable {
     public static let headerSize = Int(PYHOST_FRAME_HEADER_SIZE)
     /// What one invocation's logs may hold, in UTF-8 bytes (`MAX_LOG_BYTES` in capture.py).
     public static let maximumLogBytes = 64 * 1024
+    /// An invoke frame's payload starts with the call's tag (its 16-character invocation id and a
+    /// newline), and so does every logs and answer frame the worker sends for it: a frame meant
+    /// for an earlier call (a handler that wrote its own answer, then the runtime's) is told from
+    /// the answer to the call in progress. `TAG_BYTES` in channel.py.
+    public static let callTagBytes = 17
 
     public var kind: Kind
     public var payload: ByteBuffer

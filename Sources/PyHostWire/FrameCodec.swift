@@ -8,6 +8,8 @@ public enum FrameCodecError: Error, Equatable, CustomStringConvertible {
     case tooLarge(kind: Frame.Kind, length: Int, limit: Int)
     /// A second frame of a kind sent at most once per answer.
     case repeatedKind(Frame.Kind)
+    /// A frame that does not start with the tag of the call in progress.
+    case otherCall(Frame.Kind)
 
     public var description: String {
         switch self {
@@ -16,6 +18,7 @@ public enum FrameCodecError: Error, Equatable, CustomStringConvertible {
         case .tooLarge(let kind, let length, let limit):
             return "the worker sent a \(kind) frame of \(length) bytes; the limit for that kind is \(limit)"
         case .repeatedKind(let kind): return "the worker sent a second \(kind) frame for one call"
+        case .otherCall(let kind): return "the worker sent a \(kind) frame that does not answer the call in progress"
         }
     }
 }
@@ -35,10 +38,11 @@ public struct FrameLimits: Sendable, Equatable {
     /// `maximumResponseBytes` (the runtime turns a larger one into a `ResponseTooLarge` error), logs up to `Frame.maximumLogBytes` and a line saying how
     /// much was cut, error bodies up to `errorBytes`.
     public static func worker(maximumResponseBytes: Int) -> FrameLimits {
-        FrameLimits([
-            .ready: 256, .result: maximumResponseBytes, .response: maximumResponseBytes, .notAcceptable: errorBytes,
-            .requestError: errorBytes, .handlerError: errorBytes,
-            .syntaxError: errorBytes, .loadError: errorBytes, .sandboxViolation: 4, .logs: Frame.maximumLogBytes + 256,
+        let tag = Frame.callTagBytes
+        return FrameLimits([
+            .ready: 256, .result: tag + maximumResponseBytes, .response: tag + maximumResponseBytes,
+            .notAcceptable: tag + errorBytes, .requestError: tag + errorBytes, .handlerError: tag + errorBytes,
+            .syntaxError: errorBytes, .loadError: errorBytes, .sandboxViolation: 4, .logs: tag + Frame.maximumLogBytes + 256,
         ])
     }
 }

@@ -1,12 +1,14 @@
 import Foundation
 import NIOCore
+import PyHostWire
 import Testing
 
 @testable import PyHostCore
 
-/// The invoke frame's two JSON lines decode to what the caller sent, whatever its text holds.
+/// The invoke frame's tag, then two JSON lines that decode to what the caller sent, whatever its
+/// text holds.
 @Suite struct InvocationRequestTests {
-    @Test func thePayloadIsTwoJSONLinesThenTheBody() throws {
+    @Test func thePayloadIsTheTagTwoJSONLinesThenTheBody() throws {
         let function = FunctionVersion(
             name: "f", version: 3, source: "", sha256: "", instance: "i3", createdAt: Date(), timeoutSeconds: nil, memoryMiB: nil,
             concurrency: nil, minWarm: 0)
@@ -14,10 +16,13 @@ import Testing
         let request = InvocationRequest(
             body: ByteBuffer(string: "a,b\n1,2\n"), contentType: "text/csv", accept: odd,
             headers: [("x-odd", odd)], query: [("q", odd), ("q", "last")])
-        let payload = request.payload(id: "id1", function: function, timeout: .seconds(2))
-        let lines = String(buffer: payload).split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)
+        let id = "0123456789abcdef"
+        let payload = request.payload(id: id, function: function, timeout: .seconds(2))
+        let tagged = String(buffer: payload).split(separator: "\n", maxSplits: 3, omittingEmptySubsequences: false)
+        #expect(tagged[0] == id && tagged[0].utf8.count + 1 == Frame.callTagBytes)
+        let lines = Array(tagged.dropFirst())
         let meta = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
-        #expect(meta["id"] as? String == "id1")
+        #expect(meta["id"] as? String == id)
         #expect(meta["function"] as? String == "f")
         #expect(meta["version"] as? Int == 3)
         #expect(meta["timeout"] as? Double == 2)

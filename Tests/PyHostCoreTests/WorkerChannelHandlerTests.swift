@@ -41,9 +41,12 @@ import Testing
         let reply = channel.eventLoop.makePromise(of: WorkerReply.self)
         let written = channel.eventLoop.makePromise(of: Void.self)
         let outcomes = (Outcome(reply.futureResult), Outcome(written.futureResult))
-        channel.writeAndFlush(WorkerCall(frame: frame(.invoke, "{}"), reply: reply, timeout: timeout), promise: written)
+        channel.writeAndFlush(WorkerCall(frame: frame(.invoke, tag + "{}"), reply: reply, timeout: timeout), promise: written)
         return outcomes
     }
+
+    /// The call's tag: its invocation id and a newline, which its answers start with.
+    let tag = "0123456789abcdef\n"
 
     func frame(_ kind: Frame.Kind, _ text: String) -> Frame {
         Frame(kind: kind, payload: ByteBuffer(string: text))
@@ -52,10 +55,10 @@ import Testing
     @Test func aCallIsAnsweredWithWhatItPrinted() throws {
         let channel = try makeChannel()
         let (outcome, _) = call(channel)
-        #expect(try channel.readOutbound(as: Frame.self) == frame(.invoke, "{}"))
-        try channel.writeInbound(frame(.logs, "hello\n"))
+        #expect(try channel.readOutbound(as: Frame.self) == frame(.invoke, tag + "{}"))
+        try channel.writeInbound(frame(.logs, tag + "hello\n"))
         #expect(outcome.reply == nil, "logs alone do not answer the call")
-        try channel.writeInbound(frame(.result, "42"))
+        try channel.writeInbound(frame(.result, tag + "42"))
         #expect(outcome.reply?.frame == frame(.result, "42"))
         #expect(outcome.reply?.logs == ByteBuffer(string: "hello\n"))
     }
@@ -110,9 +113,28 @@ import Testing
     @Test func aSecondLogsFrameForOneCallIsAProtocolViolation() throws {
         let channel = try makeChannel()
         let (outcome, _) = call(channel)
-        try channel.writeInbound(frame(.logs, "one"))
-        try channel.writeInbound(frame(.logs, "two"))
+        try channel.writeInbound(frame(.logs, tag + "one"))
+        try channel.writeInbound(frame(.logs, tag + "two"))
         #expect(outcome.error is FrameCodecError)
         #expect(!channel.isActive)
+    }
+
+    /// A frame tagged for an earlier call (or not at all) is not this call's answer, however it
+    /// looks: the worker is out of step and ends.
+    @Test(arguments: ["fedcba9876543210\n42", "42", "0123456789abcdef42"])
+    func anAnswerForAnotherCallIsAProtocolViolation(payload: String) throws {
+        let channel = try makeChannel()
+        let (outcome, _) = call(channel)
+        try channel.writeInbound(frame(.result, payload))
+        #expect(outcome.error as? FrameCodecError == .otherCall(.result))
+        #expect(!channel.isActive)
+    }
+
+    /// The SIGSYS handler's report is written by C code that knows no tag; the worker ends after it.
+    @Test func aSandboxViolationNeedsNoTag() throws {
+        let channel = try makeChannel()
+        let (outcome, _) = call(channel)
+        try channel.writeInbound(frame(.sandboxViolation, "\0\0\0\u{1}"))
+        #expect(outcome.reply?.frame.kind == .sandboxViolation)
     }
 }

@@ -67,8 +67,8 @@ import Testing
 
     @Test func aWorkersLimitsCapEveryKindItSends() {
         let limits = FrameLimits.worker(maximumResponseBytes: 5000)
-        #expect(limits.payloads[.result] == 5000)
-        #expect(limits.payloads[.logs] == Frame.maximumLogBytes + 256)
+        #expect(limits.payloads[.result] == Frame.callTagBytes + 5000, "a result of the limit, and its call's tag")
+        #expect(limits.payloads[.logs] == Frame.callTagBytes + Frame.maximumLogBytes + 256)
         #expect(limits.payloads[.sandboxViolation] == 4)
         #expect(limits.payloads[.load] == nil && limits.payloads[.invoke] == nil && limits.payloads[.warm] == nil)
     }

@@ -20,6 +20,9 @@ RESPONSE = 20
 NOT_ACCEPTABLE = 21
 
 _HEADER = struct.Struct(">IB")
+# An invoke frame starts with the call's tag (its invocation id and a newline), and every logs and
+# answer frame for it starts with the same bytes (Frame.callTagBytes in Sources/PyHostWire/Frame.swift).
+TAG_BYTES = 17
 
 
 class Channel:
@@ -38,8 +41,8 @@ class Channel:
             return None
         return kind, payload
 
-    def write(self, kind, payload):
-        data = memoryview(_HEADER.pack(len(payload), kind) + payload)
+    def write(self, kind, payload, tag=b""):
+        data = memoryview(_HEADER.pack(len(tag) + len(payload), kind) + tag + payload)
         while data:
             written = os.write(self.fd, data)
             data = data[written:]

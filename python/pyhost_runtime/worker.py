@@ -46,14 +46,15 @@ def serve(fd):
         message = channel.read()
         if message is None:
             return 0
+        tag, payload = message[1][:frames.TAG_BYTES], message[1][frames.TAG_BYTES:]
         capture.start()
         try:
-            kind, body = invoke(handle, message[1], filename, max_response, takes_context)
+            kind, body = invoke(handle, payload, filename, max_response, takes_context)
         finally:
             logs = capture.stop()
         if logs:
-            channel.write(frames.LOGS, logs.encode("utf-8", "backslashreplace"))
-        channel.write(kind, body)
+            channel.write(frames.LOGS, logs.encode("utf-8", "backslashreplace"), tag)
+        channel.write(kind, body, tag)
 
 
 def warm_up():

@@ -92,10 +92,12 @@ def test_standard_streams_are_dev_null_and_the_servers_log_is_untouchable(server
 
 
 def raw_frame(kind, size, count=1):
+    """A handler that writes its own frames, tagged for its call as the runtime's would be."""
     return (
         "import os, struct\n"
-        "def handle(r):\n"
-        f"    frame = struct.pack('>IB', {size}, {kind}) + b'x' * {size}\n"
+        "def handle(r, context):\n"
+        "    tag = context.invocation_id.encode() + b'\\n'\n"
+        f"    frame = struct.pack('>IB', len(tag) + {size}, {kind}) + tag + b'x' * {size}\n"
         f"    for _ in range({count}):\n"
         "        try:\n"
         "            os.write(3, frame)\n"
@@ -108,11 +110,11 @@ def raw_frame(kind, size, count=1):
 
 @pytest.mark.parametrize("name, source, message", [
     ("oversized-logs", raw_frame(17, 6 << 20),
-     "the worker sent a logs frame of 6291456 bytes; the limit for that kind is 65792"),
+     "the worker sent a logs frame of 6291473 bytes; the limit for that kind is 65809"),
     ("two-logs-frames", raw_frame(17, 10, count=2), "the worker sent a second logs frame for one call"),
     ("a-servers-frame", raw_frame(1, 10), "the worker sent a load frame, which only the server sends"),
     ("oversized-error", raw_frame(13, (1 << 20) + 1),
-     "the worker sent a handlerError frame of 1048577 bytes; the limit for that kind is 1048576"),
+     "the worker sent a handlerError frame of 1048594 bytes; the limit for that kind is 1048593"),
     ("a-result-not-json", raw_frame(11, 10), "the worker's result frame is not JSON"),
     ("an-error-not-json", raw_frame(13, 10), "the worker's handlerError frame is not JSON"),
 ])
@@ -126,8 +128,9 @@ def test_an_error_body_cannot_add_fields_to_the_envelope(server):
     forged = b'{"error": {"type": "E", "message": "m"},"result":{"forged":true},"version":99}'
     source = (
         "import os, struct\n"
-        "def handle(r):\n"
-        f"    os.write(3, struct.pack('>IB', {len(forged)}, 13) + {forged!r})\n"
+        "def handle(r, context):\n"
+        "    tag = context.invocation_id.encode() + b'\\n'\n"
+        f"    os.write(3, struct.pack('>IB', len(tag) + {len(forged)}, 13) + tag + {forged!r})\n"
         "    import time\n"
         "    time.sleep(5)\n"
     )
@@ -136,6 +139,31 @@ def test_an_error_body_cannot_add_fields_to_the_envelope(server):
     envelope = json.loads(reply.body)  # a duplicated key would keep the forged value
     assert envelope["result"] is None and envelope["version"] == 1, envelope
     still_serves(server)
+
+
+DESYNC = """import json, os, struct, time
+def handle(request, context):
+    if request.get("early"):
+        # An answer of its own, for its own call; the runtime's answer follows a second later.
+        tag = context.invocation_id.encode() + b"\\n"
+        early = json.dumps("early").encode()
+        os.write(3, struct.pack(">IB", len(tag) + len(early), 11) + tag + early)
+        time.sleep(1)
+    return {"you_are": request["who"]}
+"""
+
+
+def test_an_answer_left_over_from_one_call_never_answers_the_next(server):
+    """A handler that answers its own call early leaves the runtime's answer behind on the
+    channel: it must not become the answer to the next caller of that worker."""
+    assert server.deploy("desync?concurrency=1", DESYNC).status == 201
+    assert server.invoke("desync", {"who": "alice", "early": True}).json() == "early"
+    # Bob's call goes to the same worker (concurrency 1) while Alice's handler still runs: the
+    # runtime's answer to Alice arrives while Bob's call is in progress, and is refused.
+    bob = server.invoke("desync", {"who": "bob"})
+    assert (bob.status, bob.json()["error"]) == (502, {
+        "type": "ProtocolViolation", "message": "the worker sent a result frame that does not answer the call in progress"})
+    assert server.invoke("desync", {"who": "carol"}).json() == {"you_are": "carol"}
 
 
 def test_kept_logs_stay_within_a_functions_byte_budget(server):
