@@ -47,9 +47,13 @@ final class CallerPolicy: Sendable {
     }
 
     /// Whether a call of `function` may go ahead: `secret` is the key presented, if any, and
-    /// `configurator` whether the deploy token was. Returns the id of the key used.
+    /// `configurator` whether the deploy token was; `spending`, whether the call goes ahead now and
+    /// takes from the rate limits (a check before the body is read does not). Returns the id of
+    /// the key used.
     /// - Throws: `HostError.keyRequired`, `.invalidKey`, `.keyNotAllowed` or `.rateLimited`.
-    func authorize(_ function: String, secret: String?, configurator: Bool, now: ContinuousClock.Instant) throws -> String? {
+    func authorize(
+        _ function: String, secret: String?, configurator: Bool, spending: Bool = true, now: ContinuousClock.Instant
+    ) throws -> String? {
         try state.withLock { state in
             let access = state.access[function] ?? defaultAccess
             var key: InvokerKey?
@@ -63,6 +67,7 @@ final class CallerPolicy: Sendable {
                 guard let key else { throw HostError.keyRequired(function: function) }
                 guard key.covers(function) else { throw HostError.keyNotAllowed(keyID: key.id, function: function) }
             }
+            guard spending else { return key?.id }
             if let key, let rate = key.ratePerSecond, let wait = state.limiter.take("key \(key.id)", rate: rate, now: now) {
                 throw HostError.rateLimited(
                     limit: "key \(key.id): \(rate.formattedRate)/s", keyID: key.id, retryAfterSeconds: wait.wholeSecondsRoundedUp)

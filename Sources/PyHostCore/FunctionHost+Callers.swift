@@ -36,10 +36,11 @@ extension FunctionHost {
     }
 
     /// Whether a call of `name` may go ahead; `key` is the invoker key presented, if any, and
-    /// `configurator` whether the deploy token was. Returns the id of the key used.
+    /// `configurator` whether the deploy token was; `spending`, whether the call goes ahead now
+    /// and takes from the rate limits. Returns the id of the key used.
     /// - Throws: `HostError.keyRequired`, `.invalidKey`, `.keyNotAllowed` or `.rateLimited`.
-    public func authorizeInvocation(of name: String, key: String?, configurator: Bool) throws -> String? {
-        try callers.authorize(name, secret: key, configurator: configurator, now: .now)
+    public func authorizeInvocation(of name: String, key: String?, configurator: Bool, spending: Bool) throws -> String? {
+        try callers.authorize(name, secret: key, configurator: configurator, spending: spending, now: .now)
     }
 
     /// Whether a page from `origin` may call `name` from a browser.

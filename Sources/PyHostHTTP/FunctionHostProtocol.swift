@@ -25,7 +25,7 @@ public protocol FunctionHostProtocol: Sendable {
     func access(of name: String) -> FunctionAccess
     func setAccess(_ access: FunctionAccess, of name: String) async throws
     /// - Throws: `HostError.keyRequired`, `.invalidKey`, `.keyNotAllowed` or `.rateLimited`.
-    func authorizeInvocation(of name: String, key: String?, configurator: Bool) throws -> String?
+    func authorizeInvocation(of name: String, key: String?, configurator: Bool, spending: Bool) throws -> String?
     func allowsCrossOrigin(_ origin: String, toCall name: String) -> Bool
     func audit(_ entry: AuditEntry) async throws
     func auditTrail(limit: Int) async throws -> [AuditEntry]

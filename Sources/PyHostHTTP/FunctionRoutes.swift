@@ -70,18 +70,14 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
             return version
         }
         let envelope = try InvocationEnvelope.wanted(request.uri.queryParameters)
-        // A version that no longer serves may be the one a fix replaced: only a configurator calls it.
-        let serving = try host.function(named: name).version
-        if let version, version != serving { try deployToken?.authorize(request) }
-        // What the handler printed is the configurator's to read, like the logs route.
-        if envelope { try deployToken?.authorize(request) }
+        // Checked from the headers before the body is read, so a caller who may not call holds no
+        // body budget; and again once the body is in, just before the call, so a deploy, an access
+        // change or a revoked key during a slow upload holds for that call too. Only the second
+        // spends a rate limit.
+        _ = try authorizeCall(request, of: name, version: version, envelope: envelope, spending: false)
         let limit = host.configuration.maximumRequestBytes
         let body = try await collect(request, upTo: limit, tooLarge: .requestTooLarge(limit: limit))
-        // Checked once the body is in, just before the call: access changed or a key revoked
-        // during a slow upload holds for that call too.
-        let configurator = deployToken?.accepts(request.headers) ?? false
-        let key = Self.invokerKey(in: request.headers)
-        try authorizeInvocation(of: name, key: key, configurator: configurator)
+        let (configurator, key) = try authorizeCall(request, of: name, version: version, envelope: envelope, spending: true)
         let call = invocationRequest(request, body: body, withoutAuthorization: configurator || key != nil)
         do {
             let invocation = try await host.invoke(name: name, version: version, request: call)

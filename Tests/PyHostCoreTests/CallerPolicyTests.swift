@@ -111,6 +111,17 @@ import Testing
         #expect(try policy.authorize("world", secret: all, configurator: false, now: now) != nil, "the key's one call is still there")
     }
 
+    /// The check made before a body is read refuses what the call's check would, and spends nothing.
+    @Test func aCheckThatDoesNotSpendLeavesTheRateLimits() throws {
+        let (policy, sales, all, _) = policy()
+        for _ in 0..<3 { #expect(try policy.authorize("hello", secret: all, configurator: false, spending: false, now: now) != nil) }
+        #expect(try policy.authorize("hello", secret: all, configurator: false, now: now) != nil, "the key's one call is still there")
+        #expect(throws: HostError.keyRequired(function: "sales")) {
+            try policy.authorize("sales", secret: nil, configurator: false, spending: false, now: now)
+        }
+        #expect(try policy.authorize("sales", secret: sales, configurator: false, spending: false, now: now) != nil)
+    }
+
     @Test func aRevokedKeyIsRefusedAtOnce() throws {
         let (policy, sales, _, _) = policy()
         let id = try #require(InvokerKey.id(of: sales))

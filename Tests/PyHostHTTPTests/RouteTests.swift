@@ -332,8 +332,8 @@ final class FakeHost: FunctionHostProtocol {
 
     func setAccess(_ access: FunctionAccess, of name: String) async throws { policy.setAccess(access, of: name) }
 
-    func authorizeInvocation(of name: String, key: String?, configurator: Bool) throws -> String? {
-        try policy.authorize(name, secret: key, configurator: configurator, now: .now)
+    func authorizeInvocation(of name: String, key: String?, configurator: Bool, spending: Bool) throws -> String? {
+        try policy.authorize(name, secret: key, configurator: configurator, spending: spending, now: .now)
     }
 
     func allowsCrossOrigin(_ origin: String, toCall name: String) -> Bool {

@@ -9,15 +9,24 @@ enum DeployTokenSource {
     static let fileHelp = "A file holding the deploy token on one line."
 
     /// The token, or nil when none is set (an empty flag or variable is none).
-    /// - Throws: `ValidationError` when both flags are given, or the file is missing, unreadable,
-    ///   empty or holds more than one line.
+    /// - Throws: `ValidationError` when both flags are given, the file is missing, unreadable,
+    ///   empty or holds more than one line, or the token is not one a bearer header can carry.
     static func resolve(flag: String?, file: String?) throws -> String? {
         if let file {
             guard flag == nil else { throw ValidationError("give --deploy-token or --deploy-token-file, not both") }
-            return try read(file)
+            return try checked(try read(file))
         }
         let token = flag ?? ProcessInfo.processInfo.environment["PYHOST_DEPLOY_TOKEN"]
-        return token?.isEmpty == false ? token : nil
+        return try token.flatMap { $0.isEmpty ? nil : try checked($0) }
+    }
+
+    /// `token`, if an `Authorization: Bearer` value can carry it whole: visible ASCII without a
+    /// comma (the server reads comma-separated values apart, as proxies join repeated fields).
+    private static func checked(_ token: String) throws -> String {
+        guard token.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) && $0 != "," }) else {
+            throw ValidationError("the deploy token must be visible ASCII characters without spaces or commas")
+        }
+        return token
     }
 
     private static func read(_ path: String) throws -> String {

@@ -350,3 +350,36 @@ def test_access_is_checked_when_the_body_is_in(host):
         assert (response.status, json.loads(response.read())["error"]["type"]) == (401, "KeyRequired")
     finally:
         connection.close()
+
+
+def test_a_caller_who_may_not_call_is_refused_before_sending_a_body(host):
+    """A private function's anonymous caller gets 401 from the headers alone: it holds none of
+    the host's request-body budget while it uploads."""
+    connection = http.client.HTTPConnection(host.url.removeprefix("http://"), timeout=10)
+    try:
+        connection.putrequest("POST", "/functions/sales/invoke")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(6 * 1024 * 1024))
+        connection.endheaders()
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())["error"]["type"]) == (401, "KeyRequired")
+    finally:
+        connection.close()
+
+
+def test_a_version_replaced_during_an_upload_needs_the_token(host):
+    """A call to the serving version by number, whose body is still arriving when a fix is
+    deployed, is a call to a version that no longer serves: the token is needed for it."""
+    assert host.request("POST", "/functions/patched", HELLO, CONFIGURATOR).status == 201
+    connection = http.client.HTTPConnection(host.url.removeprefix("http://"), timeout=30)
+    try:
+        connection.putrequest("POST", "/functions/patched/versions/1/invoke")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", "2")
+        connection.endheaders(b"{")
+        assert host.request("POST", "/functions/patched", HELLO, CONFIGURATOR).status == 201
+        connection.send(b"}")
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())["error"]["type"]) == (401, "Unauthorized")
+    finally:
+        connection.close()

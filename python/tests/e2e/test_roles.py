@@ -41,6 +41,13 @@ def test_the_token_can_come_from_the_environment(tmp_path):
         assert server.stop() == 0
 
 
+@pytest.mark.parametrize("token", ["ab,cd", "two words", "tab\there", "naïve"])
+def test_a_token_no_bearer_header_can_carry_refuses_the_start(tmp_path, token):
+    code, output = run_to_exit(tmp_path, "--deploy-token", token)
+    assert code != 0
+    assert "the deploy token must be visible ASCII characters without spaces or commas" in output
+
+
 def test_a_non_loopback_address_needs_a_token(tmp_path):
     code, output = run_to_exit(tmp_path, "--host", "0.0.0.0")
     assert code != 0
