@@ -123,6 +123,11 @@ final class ConnectionGuard: Sendable {
 final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// An answer's body is written in slices of this size, each one's completion the sign that the
+    /// client is reading: a slow reader is told from one that stopped.
+    static let sliceBytes = 64 * 1024
 
     private let connections: ConnectionGuard
     private var id: Int?
@@ -167,14 +172,26 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch unwrapOutboundIn(data) {
         case .head:
             context.write(data, promise: promise)
-        case .body(let bytes):
+        case .body(var bytes):
             guard let connection, bytes.readableBytes > 0 else { return context.write(data, promise: promise) }
-            // Counted until the kernel takes the bytes, or the connection drops them.
+            // The whole body is counted until its last slice is taken or dropped: the slices share
+            // its memory. Each slice taken is progress.
             let count = bytes.readableBytes
-            let written = promise ?? context.eventLoop.makePromise()
-            written.futureResult.whenComplete { [connections] _ in connections.sent(count, on: connection) }
+            let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             connections.queued(count, on: connection)
-            context.write(data, promise: written)
+            while let slice = bytes.readSlice(length: min(Self.sliceBytes, bytes.readableBytes)) {
+                let last = bytes.readableBytes == 0
+                let written = last ? promise ?? context.eventLoop.makePromise() : context.eventLoop.makePromise()
+                written.futureResult.whenComplete { [connections] result in
+                    if last { connections.sent(count, on: connection) }
+                    guard case .success = result else { return }
+                    let (handler, context) = handler.value
+                    handler.state.progressed(at: context.eventLoop.now)
+                    handler.changed(context: context)
+                }
+                context.write(wrapOutboundOut(.body(slice)), promise: written)
+                if last { break }
+            }
         case .end:
             let closing = state.responseEnd(at: context.eventLoop.now)
             changed(context: context)

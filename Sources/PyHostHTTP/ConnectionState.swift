@@ -6,7 +6,8 @@ import NIOCore
 /// - Waiting for a request head (none in progress): `headerTimeout` from the last answer's end.
 /// - Reading a request's body: `bodyTimeout` from its head.
 /// - Answering (every request read, an answer owed): no limit here; the call's deadline bounds it.
-/// - The client not reading what is written (the channel unwritable): `sendTimeout`.
+/// - The client not reading what is written (the channel unwritable, and no slice of the answer
+///   taken since): `sendTimeout`.
 ///
 /// Requests are counted, not flagged, so a pipelined request read while an earlier one is answered
 /// leaves the right limit behind; an answer sent before its request's body ended closes the
@@ -22,7 +23,7 @@ struct ConnectionState {
     private var bodyDue: NIODeadline?
     /// Since when nothing is owed either way, waiting for the client's next request.
     private var idleSince: NIODeadline?
-    /// Since when the client has not read what is written; nil while it keeps up.
+    /// Since when the client, behind on what is written, has taken none of it; nil while it keeps up.
     private var blockedSince: NIODeadline?
 
     init(openedAt now: NIODeadline) {
@@ -52,6 +53,11 @@ struct ConnectionState {
 
     mutating func writable(_ writable: Bool, at now: NIODeadline) {
         blockedSince = writable ? nil : (blockedSince ?? now)
+    }
+
+    /// The client took some of what was written: while it is behind, it is behind since now.
+    mutating func progressed(at now: NIODeadline) {
+        if blockedSince != nil { blockedSince = now }
     }
 
     /// When the connection is closed unless the client moves on; nil while the server answers.

@@ -150,6 +150,50 @@ extension ConnectionGuardTests {
         let onItsOwn = try answering(200)
         #expect(onItsOwn.isActive, "no reader has stalled: nothing to close")
     }
+
+    /// A client that is behind but still reading is not the longest stalled: the one that stopped,
+    /// though it fell behind later, is closed first.
+    @Test func aSlowReaderThatKeepsReadingIsNotTakenForAStalledOne() throws {
+        let loop = EmbeddedEventLoop()
+        let connections = ConnectionGuard(capacity: 10, unsentBudget: 150)
+        func requesting() throws -> EmbeddedChannel {
+            let channel = try connect(connections, on: loop)
+            try channel.writeInbound(head)
+            try channel.writeInbound(HTTPRequestPart.end(nil))
+            channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
+            return channel
+        }
+        func behind(_ channel: EmbeddedChannel) {
+            channel.isWritable = false
+            channel.pipeline.fireChannelWritabilityChanged()
+        }
+        let slow = try requesting()
+        behind(slow)
+        loop.advanceTime(by: .seconds(1))
+        let stopped = try requesting()
+        stopped.write(HTTPResponsePart.body(ByteBuffer(repeating: 0, count: 60)), promise: nil)
+        behind(stopped)
+        loop.advanceTime(by: .seconds(1))
+        // The slow reader takes one slice (the flush completes it), and is still behind on the next.
+        try slow.writeOutbound(HTTPResponsePart.body(ByteBuffer(repeating: 0, count: 50)))
+        slow.write(HTTPResponsePart.body(ByteBuffer(repeating: 0, count: 60)), promise: nil)
+        let newcomer = try requesting()
+        newcomer.write(HTTPResponsePart.body(ByteBuffer(repeating: 0, count: 40)), promise: nil)
+        #expect(!stopped.isActive && slow.isActive && newcomer.isActive)
+    }
+
+    /// A large body goes out in slices, so a reader's progress is seen before the whole is sent.
+    @Test func aLargeBodyIsWrittenInSlices() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = try connect(ConnectionGuard(capacity: 10), on: loop)
+        try channel.writeInbound(head)
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        let size = ConnectionGuardHandler.sliceBytes * 2 + 1
+        try channel.writeOutbound(HTTPResponsePart.body(ByteBuffer(repeating: 7, count: size)))
+        var sizes: [Int] = []
+        while case .body(let slice)? = try channel.readOutbound(as: HTTPResponsePart.self) { sizes.append(slice.readableBytes) }
+        #expect(sizes == [ConnectionGuardHandler.sliceBytes, ConnectionGuardHandler.sliceBytes, 1])
+    }
 }
 
 /// The limits a connection is under, as a pure state machine.
@@ -181,6 +225,18 @@ extension ConnectionGuardTests {
         let closes = state.responseEnd(at: start + .seconds(2))
         #expect(!closes, "the answer is the first request's, not the one being read")
         #expect(state.deadline == start + .seconds(1) + ConnectionState.bodyTimeout)
+    }
+
+    @Test func progressWhileBehindRestartsTheSendTimeout() {
+        var state = ConnectionState(openedAt: start)
+        state.requestHead(at: start)
+        state.requestEnd(at: start)
+        state.writable(false, at: start + .seconds(1))
+        state.progressed(at: start + .seconds(50))
+        #expect(state.deadline == start + .seconds(50) + ConnectionState.sendTimeout)
+        state.writable(true, at: start + .seconds(51))
+        state.progressed(at: start + .seconds(52))
+        #expect(state.deadline == nil, "progress while keeping up changes nothing")
     }
 
     @Test func notReadingIsLimitedWhateverElseIsGoingOn() {
