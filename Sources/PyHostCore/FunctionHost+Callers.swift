@@ -3,9 +3,10 @@ import Foundation
 extension FunctionHost {
     /// Makes a key for `functions` (nil: all), at most `ratePerSecond` calls a second (nil: no limit).
     /// Returns it with its secret, which is not stored and cannot be shown again.
-    public func createKey(functions: [String]?, ratePerSecond: Double?) async throws -> (key: InvokerKey, secret: String) {
+    public func createKey(functions: [String]?, ratePerSecond: Double?, by actor: String) async throws -> (key: InvokerKey, secret: String)
+    {
         let (key, secret) = InvokerKey.make(functions: functions, ratePerSecond: ratePerSecond)
-        try await registry.add(key)
+        try await registry.add(key, by: actor)
         callers.add(key)
         return (key, secret)
     }
@@ -16,8 +17,8 @@ extension FunctionHost {
 
     /// Revokes the key: from the next call on, it is refused.
     /// - Throws: `HostError.keyNotFound`.
-    public func revokeKey(id: String) async throws {
-        guard try await registry.removeKey(id: id) else { throw HostError.keyNotFound(id) }
+    public func revokeKey(id: String, by actor: String) async throws {
+        guard try await registry.removeKey(id: id, by: actor) else { throw HostError.keyNotFound(id) }
         callers.removeKey(id: id)
     }
 
@@ -27,10 +28,11 @@ extension FunctionHost {
     }
 
     /// Sets who may call `name`, durably; the next call is checked against it. Under the lock a
-    /// deploy holds, so a deploy's access and this one are applied one after the other.
-    public func setAccess(_ access: FunctionAccess, of name: String) async throws {
+    /// deploy or a delete holds, so they are applied one after the other.
+    /// - Throws: `HostError.functionNotFound` when `name` was deleted meanwhile.
+    public func setAccess(_ access: FunctionAccess, of name: String, by actor: String) async throws {
         try await switching.withLock {
-            try await registry.setAccess(access, of: name)
+            guard try await registry.setAccess(access, of: name, by: actor) else { throw HostError.functionNotFound(name) }
             callers.setAccess(access, of: name)
         }
     }
@@ -46,11 +48,6 @@ extension FunctionHost {
     /// Whether a page from `origin` may call `name` from a browser.
     public func allowsCrossOrigin(_ origin: String, toCall name: String) -> Bool {
         catalog[name] != nil && callers.access(of: name).allowedOrigins.contains(origin.lowercased())
-    }
-
-    /// Keeps a change in the audit trail.
-    public func audit(_ entry: AuditEntry) async throws {
-        try await registry.record(entry)
     }
 
     /// The latest `limit` changes, newest first.

@@ -6,9 +6,10 @@ extension FunctionHost {
     /// version, which serves at once: its first worker is the one that validated it. `isPrivate`,
     /// when given, sets the function's access in the same store transaction as the version, and
     /// in memory just before it serves: a private function is never public for a moment, and a
-    /// deploy that fails changes nothing. `.deployed` carries the access when it changed.
+    /// deploy that fails changes nothing.
     public func deploy(
-        name: String, body: ByteBuffer, settings: FunctionSettings = FunctionSettings(), isPrivate: Bool? = nil
+        name: String, body: ByteBuffer, settings: FunctionSettings = FunctionSettings(), isPrivate: Bool? = nil,
+        by actor: String
     ) async throws -> DeployOutcome {
         try FunctionName.validate(name)
         guard body.readableBytes <= configuration.maximumSourceBytes else {
@@ -29,7 +30,8 @@ extension FunctionHost {
                         changed = access(of: name)
                         changed?.isPrivate = isPrivate
                     }
-                    let version = try await registry.addVersion(name: name, source: source, settings: settings, access: changed)
+                    let version = try await registry.addVersion(
+                        name: name, source: source, settings: settings, access: changed, by: actor)
                     if let changed { callers.setAccess(changed, of: name) }
                     await switchTo(version, worker: worker)
                     return version
@@ -39,14 +41,14 @@ extension FunctionHost {
                 throw error
             }
             logger.info("deployed", metadata: ["function": "\(version.key)", "sha256": "\(version.sha256)"])
-            return .deployed(version, access: changed)
+            return .deployed(version)
         }
     }
 
     /// Makes an older (or newer) version serve again. Its first worker is loaded before traffic
     /// moves; calls in flight finish on the version they started on.
     /// - Throws: `HostError.versionNotFound`, or what loading the version raised.
-    public func rollback(name: String, to version: Int) async throws -> FunctionVersion {
+    public func rollback(name: String, to version: Int, by actor: String) async throws -> FunctionVersion {
         _ = try function(named: name)
         guard let target = try await registry.version(name: name, version: version) else {
             throw HostError.versionNotFound(name: name, version: version)
@@ -60,7 +62,7 @@ extension FunctionHost {
             // Inside the lock, the version must still be the row that was loaded: the function may
             // have been deleted and deployed again meanwhile, numbering its versions anew.
             try await switching.withLock {
-                guard try await registry.serve(target.key) else {
+                guard try await registry.serve(target, by: actor) else {
                     throw HostError.versionNotFound(name: name, version: version)
                 }
                 await switchTo(target, worker: worker)

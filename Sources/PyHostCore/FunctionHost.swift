@@ -84,9 +84,9 @@ public final class FunctionHost: Sendable {
     }
 
     /// Deletes every version of `name` and retires its workers.
-    public func delete(name: String) async throws {
+    public func delete(name: String, by actor: String) async throws {
         try await switching.withLock {
-            guard try await registry.delete(name: name) else { throw HostError.functionNotFound(name) }
+            guard try await registry.delete(name: name, by: actor) else { throw HostError.functionNotFound(name) }
             catalog.remove(name)
             callers.setAccess(nil, of: name)
             await pool.removeFunction(name)

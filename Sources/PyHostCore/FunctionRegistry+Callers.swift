@@ -3,12 +3,13 @@ import GRDB
 
 /// Invoker keys, each function's access, and the audit trail, in the same store as the functions.
 extension FunctionRegistry {
-    func add(_ key: InvokerKey) async throws {
+    func add(_ key: InvokerKey, by actor: String) async throws {
         let functions = try key.functions.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         try await write { db in
             try db.execute(
                 sql: "INSERT INTO invoker_keys (id, digest, functions, ratePerSecond, createdAt) VALUES (?, ?, ?, ?, ?)",
                 arguments: [key.id, key.digest.map { String(format: "%02x", $0) }.joined(), functions, key.ratePerSecond, key.createdAt])
+            try Self.record(.keyCreate(key, by: actor), in: db)
         }
     }
 
@@ -28,15 +29,23 @@ extension FunctionRegistry {
     }
 
     /// Removes the key; returns whether it existed.
-    func removeKey(id: String) async throws -> Bool {
+    func removeKey(id: String, by actor: String) async throws -> Bool {
         try await write { db in
             try db.execute(sql: "DELETE FROM invoker_keys WHERE id = ?", arguments: [id])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try Self.record(.keyRevoke(id, by: actor), in: db)
+            return true
         }
     }
 
-    func setAccess(_ access: FunctionAccess, of name: String) async throws {
-        try await write { db in try Self.store(access, of: name, in: db) }
+    /// Sets the access of `name`, if it still has a serving version; returns whether it had.
+    func setAccess(_ access: FunctionAccess, of name: String, by actor: String) async throws -> Bool {
+        try await write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM serving WHERE name = ?", arguments: [name]) != nil else { return false }
+            try Self.store(access, of: name, in: db)
+            try Self.record(.access(access, of: name, by: actor), in: db)
+            return true
+        }
     }
 
     static func store(_ access: FunctionAccess, of name: String, in db: Database) throws {
@@ -61,12 +70,10 @@ extension FunctionRegistry {
         }
     }
 
-    func record(_ entry: AuditEntry) async throws {
-        try await write { db in
-            try db.execute(
-                sql: "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                arguments: [entry.at, entry.actor, entry.action, entry.target, entry.detail])
-        }
+    static func record(_ entry: AuditEntry, in db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            arguments: [entry.at, entry.actor, entry.action, entry.target, entry.detail])
     }
 
     /// The latest `limit` entries, newest first.

@@ -132,11 +132,15 @@ public final class FunctionRegistry: Sendable {
 
     /// Stores `source` as the next version of `name`, makes it the serving one, durably.
     public func addVersion(
-        name: String, source: String, settings: FunctionSettings = FunctionSettings(), access: FunctionAccess? = nil
+        name: String, source: String, settings: FunctionSettings = FunctionSettings(), access: FunctionAccess? = nil,
+        by actor: String
     ) async throws -> FunctionVersion {
         let digest = SHA256.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()
         return try await write { db in
-            if let access { try Self.store(access, of: name, in: db) }
+            if let access {
+                try Self.store(access, of: name, in: db)
+                try Self.record(.access(access, of: name, by: actor), in: db)
+            }
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM function_versions WHERE name = ?", arguments: [name])
             let version = FunctionVersion(
                 name: name, version: (latest ?? 0) + 1, source: source, sha256: digest,
@@ -146,16 +150,20 @@ public final class FunctionRegistry: Sendable {
                 concurrency: settings.concurrency, minWarm: settings.minWarm)
             try version.insert(db)
             try Self.serve(version.version, of: name, in: db)
+            try Self.record(.deploy(version, by: actor), in: db)
             return version
         }
     }
 
     /// Makes `key` the serving version, if it is still stored: a version deleted with its function
     /// and a later one with the same number are different keys. Returns whether it serves now.
-    public func serve(_ key: FunctionKey) async throws -> Bool {
+    public func serve(_ version: FunctionVersion, by actor: String) async throws -> Bool {
         try await write { db in
-            guard try Self.version(name: key.name, version: key.version, in: db)?.instance == key.instance else { return false }
-            try Self.serve(key.version, of: key.name, in: db)
+            guard try Self.version(name: version.name, version: version.version, in: db)?.instance == version.instance else {
+                return false
+            }
+            try Self.serve(version.version, of: version.name, in: db)
+            try Self.record(.rollback(version, by: actor), in: db)
             return true
         }
     }
@@ -184,13 +192,14 @@ public final class FunctionRegistry: Sendable {
     }
 
     /// Removes every version of `name`. Returns whether it existed.
-    public func delete(name: String) async throws -> Bool {
+    public func delete(name: String, by actor: String) async throws -> Bool {
         try await write { db in
             try db.execute(sql: "DELETE FROM serving WHERE name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM function_versions WHERE name = ?", arguments: [name])
-            let existed = db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
             try db.execute(sql: "DELETE FROM function_access WHERE name = ?", arguments: [name])
-            return existed
+            try Self.record(.delete(name, by: actor), in: db)
+            return true
         }
     }
 

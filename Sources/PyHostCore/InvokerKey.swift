@@ -106,3 +106,37 @@ public struct AuditEntry: Sendable, Equatable {
         self.detail = detail
     }
 }
+
+/// Each change as the audit trail records it, written in the same store transaction as the change:
+/// a change that did not happen is never recorded, and one that happened always is.
+extension AuditEntry {
+    static func deploy(_ version: FunctionVersion, by actor: String) -> AuditEntry {
+        AuditEntry(actor: actor, action: "deploy", target: version.name, detail: "version \(version.version), sha256 \(version.sha256)")
+    }
+
+    static func rollback(_ version: FunctionVersion, by actor: String) -> AuditEntry {
+        AuditEntry(actor: actor, action: "rollback", target: version.name, detail: "version \(version.version)")
+    }
+
+    static func delete(_ name: String, by actor: String) -> AuditEntry {
+        AuditEntry(actor: actor, action: "delete", target: name, detail: "every version")
+    }
+
+    static func access(_ access: FunctionAccess, of name: String, by actor: String) -> AuditEntry {
+        let detail =
+            (access.isPrivate ? "private" : "public") + (access.ratePerSecond.map { ", \($0.formattedRate)/s" } ?? ", no rate limit")
+            + (access.allowedOrigins.isEmpty ? "" : ", origins " + access.allowedOrigins.joined(separator: " "))
+        return AuditEntry(actor: actor, action: "access", target: name, detail: detail)
+    }
+
+    static func keyCreate(_ key: InvokerKey, by actor: String) -> AuditEntry {
+        let detail =
+            (key.functions.map { "functions " + $0.joined(separator: ",") } ?? "every function")
+            + (key.ratePerSecond.map { ", \($0.formattedRate)/s" } ?? ", no rate limit")
+        return AuditEntry(actor: actor, action: "key_create", target: key.id, detail: detail)
+    }
+
+    static func keyRevoke(_ id: String, by actor: String) -> AuditEntry {
+        AuditEntry(actor: actor, action: "key_revoke", target: id, detail: "revoked")
+    }
+}

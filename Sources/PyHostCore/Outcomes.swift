@@ -31,8 +31,7 @@ public struct Invocation: Sendable {
 
 /// What a deploy produced.
 public enum DeployOutcome: Sendable {
-    /// Serving; `access` is the function's access when the deploy changed it.
-    case deployed(FunctionVersion, access: FunctionAccess?)
+    case deployed(FunctionVersion)
     /// The module does not compile; the payload is the error body with `line` and `offset`.
     case syntaxError(ByteBuffer)
     /// Importing the module raised, or it has no callable `handle`; the payload is the error body.

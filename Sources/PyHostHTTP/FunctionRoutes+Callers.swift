@@ -21,16 +21,15 @@ extension FunctionRoutes {
             for name in functions { try FunctionName.validate(name) }
         }
         let rate = try Self.rate(wanted.rate_per_second)
-        let (key, secret) = try await host.createKey(functions: wanted.functions.map { Array(Set($0)).sorted() }, ratePerSecond: rate)
-        try await audit(request, "key_create", key.id, Self.summary(functions: key.functions, rate: key.ratePerSecond))
+        let (key, secret) = try await host.createKey(
+            functions: wanted.functions.map { Array(Set($0)).sorted() }, ratePerSecond: rate, by: actor(request))
         return try .json(status: .created, CreatedKeyPayload(key, secret: secret))
     }
 
     @Sendable func revokeKey(_ request: Request, context: Context) async throws -> Response {
         try deployToken?.authorize(request)
         let id = try context.parameters.require("id")
-        try await host.revokeKey(id: id)
-        try await audit(request, "key_revoke", id, "revoked")
+        try await host.revokeKey(id: id, by: actor(request))
         return Response(status: .noContent)
     }
 
@@ -51,8 +50,7 @@ extension FunctionRoutes {
         let access = FunctionAccess(
             isPrivate: wanted.access == "private", ratePerSecond: try Self.rate(wanted.rate_per_second),
             allowedOrigins: try CrossOrigin.validated(wanted.allowed_origins ?? []))
-        try await host.setAccess(access, of: name)
-        try await audit(request, "access", name, AccessPayload(access).summary)
+        try await host.setAccess(access, of: name, by: actor(request))
         return try .json(AccessPayload(access))
     }
 
@@ -68,10 +66,9 @@ extension FunctionRoutes {
         return try .json(AuditPayload(try await host.auditTrail(limit: limit)))
     }
 
-    /// Records a change made by `request` in the audit trail.
-    func audit(_ request: Request, _ action: String, _ target: String, _ detail: String) async throws {
-        let actor = deployToken?.accepts(request.headers) == true ? "token" : "anonymous"
-        try await host.audit(AuditEntry(actor: actor, action: action, target: target, detail: detail))
+    /// Who makes a change, as the audit trail records it: `token`, or `anonymous` where no token is required.
+    func actor(_ request: Request) -> String {
+        deployToken?.accepts(request.headers) == true ? "token" : "anonymous"
     }
 
     /// The invoker key a request presents: an `Authorization: Bearer pyk_…` value. Another bearer
@@ -132,18 +129,6 @@ extension FunctionRoutes {
             throw HostError.invalidBody("rate_per_second: must be a number of calls per second from 0.001 to 100000")
         }
         return value
-    }
-
-    static func summary(functions: [String]?, rate: Double?) -> String {
-        (functions.map { "functions " + $0.joined(separator: ",") } ?? "every function")
-            + (rate.map { ", \($0.formattedRate)/s" } ?? ", no rate limit")
-    }
-}
-
-extension AccessPayload {
-    var summary: String {
-        access + (rate_per_second.map { ", \($0.formattedRate)/s" } ?? ", no rate limit")
-            + ((allowed_origins ?? []).isEmpty ? "" : ", origins " + (allowed_origins ?? []).joined(separator: " "))
     }
 }
 

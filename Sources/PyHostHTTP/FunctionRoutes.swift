@@ -50,11 +50,9 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         let limit = host.configuration.maximumSourceBytes
         let body = try await collect(request, upTo: limit, tooLarge: .sourceTooLarge(limit: limit))
         let isPrivate = try DeploySettings.isPrivate(request.uri.queryParameters)
-        let outcome = try await host.deploy(name: name, body: body, settings: settings, isPrivate: isPrivate)
+        let outcome = try await host.deploy(name: name, body: body, settings: settings, isPrivate: isPrivate, by: actor(request))
         switch outcome {
-        case .deployed(let function, let access):
-            if let access { try await audit(request, "access", name, AccessPayload(access).summary) }
-            try await audit(request, "deploy", name, "version \(function.version), sha256 \(function.sha256)")
+        case .deployed(let function):
             return try .json(status: outcome.status, FunctionPayload(function))
         case .syntaxError(let body), .importFailed(let body):
             return .json(status: outcome.status, body: body)
@@ -156,8 +154,7 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         guard let raw = query["version"], let version = Int(String(raw)), version > 0 else {
             throw HostError.invalidParameter(name: "version", reason: "required: the version number to serve again")
         }
-        let function = try await host.rollback(name: name, to: version)
-        try await audit(request, "rollback", name, "version \(function.version)")
+        let function = try await host.rollback(name: name, to: version, by: actor(request))
         return try .json(FunctionPayload(function))
     }
 
@@ -171,8 +168,7 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         try deployToken?.authorize(request)
         let name = try context.parameters.require("name")
         try FunctionName.validate(name)
-        try await host.delete(name: name)
-        try await audit(request, "delete", name, "every version")
+        try await host.delete(name: name, by: actor(request))
         return Response(status: .noContent)
     }
 

@@ -261,31 +261,41 @@ final class FakeHost: FunctionHostProtocol {
         return function
     }
 
-    func deploy(name: String, body: ByteBuffer, settings: FunctionSettings, isPrivate: Bool?) async throws -> DeployOutcome {
+    private func audit(_ action: String, _ target: String, by actor: String) {
+        state.withLock { $0.audit.insert(AuditEntry(actor: actor, action: action, target: target, detail: ""), at: 0) }
+    }
+
+    func deploy(name: String, body: ByteBuffer, settings: FunctionSettings, isPrivate: Bool?, by actor: String) async throws
+        -> DeployOutcome
+    {
         let source = String(buffer: body)
         var changed: FunctionAccess?
         if let isPrivate, policy.access(of: name).isPrivate != isPrivate {
             changed = policy.access(of: name)
             changed?.isPrivate = isPrivate
             policy.setAccess(changed, of: name)
+            audit("access", name, by: actor)
         }
+        audit("deploy", name, by: actor)
         return state.withLock { state in
             state.deployed.append((source, settings))
             let function = Self.version(name, state.versions[name]?.count ?? 0, source: source)
             state.versions[name, default: []].append(function)
-            return .deployed(function, access: changed)
+            return .deployed(function)
         }
     }
 
-    func rollback(name: String, to version: Int) async throws -> FunctionVersion {
+    func rollback(name: String, to version: Int, by actor: String) async throws -> FunctionVersion {
         guard let found = try await versions(of: name).first(where: { $0.version == version }) else {
             throw HostError.versionNotFound(name: name, version: version)
         }
+        audit("rollback", name, by: actor)
         return found
     }
 
-    func delete(name: String) async throws {
+    func delete(name: String, by actor: String) async throws {
         guard state.withLock({ $0.versions.removeValue(forKey: name) }) != nil else { throw HostError.functionNotFound(name) }
+        audit("delete", name, by: actor)
     }
 
     func versions(of name: String) async throws -> [FunctionVersion] {
@@ -315,22 +325,28 @@ final class FakeHost: FunctionHostProtocol {
 
     func recordPoolMetrics() async {}
 
-    func createKey(functions: [String]?, ratePerSecond: Double?) async throws -> (key: InvokerKey, secret: String) {
+    func createKey(functions: [String]?, ratePerSecond: Double?, by actor: String) async throws -> (key: InvokerKey, secret: String) {
         let made = InvokerKey.make(functions: functions, ratePerSecond: ratePerSecond)
         policy.add(made.key)
+        audit("key_create", made.key.id, by: actor)
         return made
     }
 
     func invokerKeys() -> [InvokerKey] { policy.keys }
 
-    func revokeKey(id: String) async throws {
+    func revokeKey(id: String, by actor: String) async throws {
         guard policy.keys.contains(where: { $0.id == id }) else { throw HostError.keyNotFound(id) }
         policy.removeKey(id: id)
+        audit("key_revoke", id, by: actor)
     }
 
     func access(of name: String) -> FunctionAccess { policy.access(of: name) }
 
-    func setAccess(_ access: FunctionAccess, of name: String) async throws { policy.setAccess(access, of: name) }
+    func setAccess(_ access: FunctionAccess, of name: String, by actor: String) async throws {
+        _ = try function(named: name)
+        policy.setAccess(access, of: name)
+        audit("access", name, by: actor)
+    }
 
     func authorizeInvocation(of name: String, key: String?, configurator: Bool, spending: Bool) throws -> String? {
         try policy.authorize(name, secret: key, configurator: configurator, spending: spending, now: .now)
@@ -339,8 +355,6 @@ final class FakeHost: FunctionHostProtocol {
     func allowsCrossOrigin(_ origin: String, toCall name: String) -> Bool {
         policy.access(of: name).allowedOrigins.contains(origin)
     }
-
-    func audit(_ entry: AuditEntry) async throws { state.withLock { $0.audit.insert(entry, at: 0) } }
 
     func auditTrail(limit: Int) async throws -> [AuditEntry] { state.withLock { Array($0.audit.prefix(limit)) } }
 }

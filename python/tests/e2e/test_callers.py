@@ -383,3 +383,25 @@ def test_a_version_replaced_during_an_upload_needs_the_token(host):
         assert (response.status, json.loads(response.read())["error"]["type"]) == (401, "Unauthorized")
     finally:
         connection.close()
+
+
+def test_access_set_while_the_function_is_deleted_is_refused(host):
+    """A PUT of access whose body arrives after the function was deleted finds it gone: it leaves
+    nothing behind for a later function of that name."""
+    assert host.request("POST", "/functions/racy", HELLO, CONFIGURATOR).status == 201
+    body = json.dumps({"access": "public", "rate_per_second": 1, "allowed_origins": ["https://evil.example"]}).encode()
+    connection = http.client.HTTPConnection(host.url.removeprefix("http://"), timeout=30)
+    try:
+        connection.putrequest("PUT", "/functions/racy/access")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Authorization", f"Bearer {DEPLOY_TOKEN}")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body[:5])
+        assert host.request("DELETE", "/functions/racy", headers=CONFIGURATOR).status == 204
+        connection.send(body[5:])
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())["error"]["type"]) == (404, "FunctionNotFound")
+    finally:
+        connection.close()
+    assert host.request("POST", "/functions/racy", HELLO, CONFIGURATOR).status == 201
+    assert host.request("GET", "/functions/racy/access").json() == {"access": "public", "rate_per_second": None, "allowed_origins": []}

@@ -98,8 +98,10 @@ def test_a_full_disk_answers_507_store_full_and_keeps_serving(tmp_path):
         # A deploy the store refuses changes no access either: the version and the access are one
         # transaction.
         assert server.deploy("small?access=private", HELLO).status == 201
+        trail = server.request("GET", "/audit").json()["entries"]
         assert server.deploy("small?access=public", large).status == 507
         assert server.request("GET", "/functions/small/access").json()["access"] == "private"
         assert server.invoke("small", {}).status == 401
+        assert server.request("GET", "/audit").json()["entries"] == trail, "a refused change is not in the trail"
     finally:
         assert server.stop() == 0
