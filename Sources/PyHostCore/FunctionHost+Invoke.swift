@@ -84,7 +84,12 @@ extension FunctionHost {
         case .response: outcome = .responded(reply.frame.payload)
         case .notAcceptable: outcome = .notAcceptable(reply.frame.payload)
         case .sandboxViolation:
+            let confirmed = await worker.diedOfSandboxViolation()
             await pool.release(worker, healthy: false)
+            guard confirmed else {
+                HostMetrics.workerDeath(cause: "protocol_violation")
+                throw HostError.protocolViolation(WorkerLoader.unconfirmedViolation)
+            }
             HostMetrics.workerDeath(cause: "sandbox_violation")
             throw HostError.sandboxViolation(syscall: WorkerLoader.syscallName(reply.frame.payload))
         default:

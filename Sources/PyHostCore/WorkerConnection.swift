@@ -88,6 +88,12 @@ public final class WorkerConnection: Sendable {
             ? ("the worker closed its channel", "unknown") : ("the zygote ended, and the worker with it", "zygote")
     }
 
+    /// Whether the worker was killed by SIGSYS, as its SIGSYS handler ends it after reporting a
+    /// trapped call: a handler can write the report, but not die so without a forbidden call.
+    func diedOfSandboxViolation() async -> Bool {
+        await zygote.exit(of: spawn, within: .seconds(2)) == .killed(signal: SIGSYS)
+    }
+
     /// Whether the worker's channel is still open.
     var isActive: Bool { channel.isActive }
 

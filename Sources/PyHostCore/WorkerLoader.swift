@@ -84,7 +84,9 @@ struct WorkerLoader: Sendable {
             worker.terminate()
             return .failed(reply)
         case .sandboxViolation:
+            let confirmed = await worker.diedOfSandboxViolation()
             worker.terminate()
+            guard confirmed else { throw HostError.protocolViolation(Self.unconfirmedViolation) }
             throw HostError.importCrashed("it called \(Self.syscallName(reply.payload)), which the sandbox forbids")
         default:
             worker.terminate()
@@ -107,6 +109,8 @@ struct WorkerLoader: Sendable {
         }
         return .importCrashed("version \(version) no longer loads\(reason ?? "")")
     }
+
+    static let unconfirmedViolation = "the worker reported a sandbox violation it did not die of"
 
     /// The name of the syscall in a `sandboxViolation` frame.
     static func syscallName(_ payload: ByteBuffer) -> String {

@@ -228,6 +228,27 @@ def test_a_trapped_call_is_still_reported_after_a_refused_handler(server):
     still_serves(server)
 
 
+def test_a_forged_sandbox_violation_report_is_not_believed(server):
+    """A handler can write the SIGSYS handler's report (it carries no call tag), but cannot die
+    of a trapped call without making one: the report is believed only with that death."""
+    source = (
+        "import os, struct, time\n"
+        "def handle(r):\n"
+        "    os.write(3, struct.pack('>IB', 4, 16) + struct.pack('>I', 59))\n"
+        "    time.sleep(5)\n"
+    )
+    def violations():
+        metrics = server.request("GET", "/metrics").body.decode()
+        return sum(float(line.split()[-1]) for line in metrics.splitlines()
+                   if line.startswith('pyhost_worker_deaths_total{cause="sandbox_violation"}'))
+    before = violations()
+    reply = call(server, "forged-violation", source)
+    assert (reply.status, reply.json()["error"]) == (502, {
+        "type": "ProtocolViolation", "message": "the worker reported a sandbox violation it did not die of"})
+    assert violations() == before
+    still_serves(server)
+
+
 def test_a_worker_that_blocks_sigsys_is_killed_by_the_kernel(server):
     source = LIBC + (
         "import signal\ndef handle(r):\n    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGSYS})\n"
