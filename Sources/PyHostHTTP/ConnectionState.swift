@@ -16,6 +16,9 @@ struct ConnectionState {
     static let headerTimeout = TimeAmount.seconds(10)
     static let bodyTimeout = TimeAmount.seconds(60)
     static let sendTimeout = TimeAmount.seconds(60)
+    /// The send timeout once the server is stopping: an answer still being read goes on while the
+    /// client takes it, but a client that takes nothing does not hold the stop for a minute.
+    static let stoppingSendTimeout = TimeAmount.seconds(5)
 
     /// Requests whose head came and whose answer has not ended.
     private var unanswered = 0
@@ -23,6 +26,7 @@ struct ConnectionState {
     private var bodyDue: NIODeadline?
     /// Since when nothing is owed either way, waiting for the client's next request.
     private var idleSince: NIODeadline?
+    private var sendLimit = Self.sendTimeout
     /// Since when the client, behind on what is written, has taken none of it; nil while it keeps up.
     private var blockedSince: NIODeadline?
 
@@ -55,6 +59,11 @@ struct ConnectionState {
         blockedSince = writable ? nil : (blockedSince ?? now)
     }
 
+    /// The server is stopping.
+    mutating func quiesce() {
+        sendLimit = Self.stoppingSendTimeout
+    }
+
     /// The client took some of what was written: while it is behind, it is behind since now.
     mutating func progressed(at now: NIODeadline) {
         if blockedSince != nil { blockedSince = now }
@@ -62,7 +71,7 @@ struct ConnectionState {
 
     /// When the connection is closed unless the client moves on; nil while the server answers.
     var deadline: NIODeadline? {
-        earliest(earliest(blockedSince.map { $0 + Self.sendTimeout }, bodyDue), idleSince.map { $0 + Self.headerTimeout })
+        earliest(earliest(blockedSince.map { $0 + sendLimit }, bodyDue), idleSince.map { $0 + Self.headerTimeout })
     }
 
     /// Since when the client keeps the connection without using it (idle, or not reading): such a

@@ -97,6 +97,23 @@ import Testing
         #expect(!alone.isActive)
     }
 
+    /// Once the server stops, a client that takes nothing of its answer holds the stop for the
+    /// stopping send timeout, not the whole send timeout.
+    @Test func aStoppingServerWaitsLessForAClientThatDoesNotRead() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = try connect(ConnectionGuard(capacity: 10), on: loop)
+        try channel.writeInbound(head)
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        loop.advanceTime(by: .seconds(1))
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        loop.advanceTime(by: ConnectionState.stoppingSendTimeout - .seconds(1) - .milliseconds(1))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive)
+    }
+
     /// An answer sent before its request's body ended (a refusal) closes the connection once sent:
     /// the rest of the body is not read.
     @Test func anAnswerBeforeTheBodyEndsClosesTheConnection() throws {

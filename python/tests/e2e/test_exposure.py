@@ -264,3 +264,26 @@ def test_answers_clients_do_not_read_stay_within_a_budget(server):
         for connection in connections:
             connection.close()
     assert peak - baseline < 400, f"the server grew by {peak - baseline:.0f} MiB"
+
+
+def test_clients_that_do_not_read_hold_a_stop_for_seconds_not_a_minute(tmp_path):
+    """SIGTERM with answers still unread: the server stops once those clients have taken nothing
+    for the stopping send timeout (5 s), not the minute a running server gives them."""
+    server = Server(tmp_path)
+    connections = []
+    try:
+        assert server.deploy("large", "def handle(request):\n    return 'x' * 6_000_000\n").status == 201
+        request = b"POST /functions/large/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
+        for _ in range(5):
+            connection = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            connection.sendall(request)
+            assert connection.recv(12) == b"HTTP/1.1 200"
+            connections.append(connection)
+        started = time.monotonic()
+        assert server.stop(timeout=30) == 0
+        assert time.monotonic() - started < 20
+    finally:
+        for connection in connections:
+            connection.close()
+        server.stop()
