@@ -193,12 +193,16 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
                 if last { break }
             }
         case .end:
-            let closing = state.responseEnd(at: context.eventLoop.now)
-            changed(context: context)
-            guard closing else { return context.write(data, promise: promise) }
+            // The answer ends when the kernel has taken all of it, not when its end is queued: until
+            // then the client is still reading it, and the idle timeout does not apply.
             let written = promise ?? context.eventLoop.makePromise()
-            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
+            let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            written.futureResult.whenComplete { _ in
+                let (handler, context) = handler.value
+                let closing = handler.state.responseEnd(at: context.eventLoop.now)
+                handler.changed(context: context)
+                if closing { context.close(promise: nil) }
+            }
             context.write(data, promise: written)
         }
     }

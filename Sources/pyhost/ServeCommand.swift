@@ -88,7 +88,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard timeout > 0, timeout <= 300 else { throw ValidationError("--timeout must be in (0, 300] seconds") }
         guard queueDepth >= 0 else { throw ValidationError("--queue-depth must not be negative") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
-        guard try PyHostServer.isLoopback(host) || resolvedDeployToken != nil else {
+        // Resolved first, so a token no header can carry refuses the start before any work.
+        let token = try resolvedDeployToken
+        guard PyHostServer.isLoopback(host) || token != nil else {
             throw ValidationError("listening on \(host) lets other machines deploy code: set --deploy-token or PYHOST_DEPLOY_TOKEN")
         }
         guard maxSourceBytes > 0, maxRequestBytes > 0, maxResponseBytes > 0 else {

@@ -199,6 +199,25 @@ extension ConnectionGuardTests {
         #expect(!stopped.isActive && slow.isActive && newcomer.isActive)
     }
 
+    /// An answer whose end is queued behind slices the client is still reading is not over: the
+    /// idle timeout starts once the kernel has taken it all.
+    @Test func anAnswerStillBeingReadIsNotIdle() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = try connect(ConnectionGuard(capacity: 10), on: loop)
+        try channel.writeInbound(head)
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
+        channel.write(HTTPResponsePart.body(ByteBuffer(repeating: 0, count: 100)), promise: nil)
+        channel.write(HTTPResponsePart.end(nil), promise: nil)
+        loop.advanceTime(by: ConnectionState.headerTimeout * 3)
+        #expect(channel.isActive, "queued, not taken")
+        channel.flush()
+        loop.advanceTime(by: ConnectionState.headerTimeout - .milliseconds(1))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive)
+    }
+
     /// A large body goes out in slices, so a reader's progress is seen before the whole is sent.
     @Test func aLargeBodyIsWrittenInSlices() throws {
         let loop = EmbeddedEventLoop()
