@@ -334,74 +334,53 @@ def test_a_deploy_that_fails_leaves_the_access_as_it_was(host):
     assert entries[1]["detail"].startswith("public")
 
 
+def interrupted_upload(host, method, path, body, first, meanwhile, headers=()):
+    """Sends `body` to `path` in two parts, `meanwhile()` running between them (or sends the head
+    alone when `first` is None): the (status, error type) answered."""
+    connection = http.client.HTTPConnection(host.url.removeprefix("http://"), timeout=30)
+    try:
+        connection.putrequest(method, path)
+        for name, value in [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers]:
+            connection.putheader(name, value)
+        if first is None:
+            connection.endheaders()
+        else:
+            connection.endheaders(body[:first])
+            meanwhile()
+            connection.send(body[first:])
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())["error"]["type"]
+    finally:
+        connection.close()
+
+
 def test_access_is_checked_when_the_body_is_in(host):
     """A call whose upload began while its function was public is refused if it became private
     (or the key was revoked) before the body ended."""
     assert host.request("POST", "/functions/flip?access=public", HELLO, CONFIGURATOR).status == 201
-    connection = http.client.HTTPConnection(host.url.removeprefix("http://"), timeout=30)
-    try:
-        connection.putrequest("POST", "/functions/flip/invoke")
-        connection.putheader("Content-Type", "application/json")
-        connection.putheader("Content-Length", "2")
-        connection.endheaders(b"{")
-        assert set_access(host, "flip", access="private").status == 200
-        connection.send(b"}")
-        response = connection.getresponse()
-        assert (response.status, json.loads(response.read())["error"]["type"]) == (401, "KeyRequired")
-    finally:
-        connection.close()
-
+    made_private = lambda: set_access(host, "flip", access="private")
+    assert interrupted_upload(host, "POST", "/functions/flip/invoke", b"{}", 1, made_private) == (401, "KeyRequired")
 
 def test_a_caller_who_may_not_call_is_refused_before_sending_a_body(host):
     """A private function's anonymous caller gets 401 from the headers alone: it holds none of
     the host's request-body budget while it uploads."""
-    connection = http.client.HTTPConnection(host.url.removeprefix("http://"), timeout=10)
-    try:
-        connection.putrequest("POST", "/functions/sales/invoke")
-        connection.putheader("Content-Type", "application/json")
-        connection.putheader("Content-Length", str(6 * 1024 * 1024))
-        connection.endheaders()
-        response = connection.getresponse()
-        assert (response.status, json.loads(response.read())["error"]["type"]) == (401, "KeyRequired")
-    finally:
-        connection.close()
-
+    body = b" " * (6 * 1024 * 1024)
+    assert interrupted_upload(host, "POST", "/functions/sales/invoke", body, None, None) == (401, "KeyRequired")
 
 def test_a_version_replaced_during_an_upload_needs_the_token(host):
     """A call to the serving version by number, whose body is still arriving when a fix is
     deployed, is a call to a version that no longer serves: the token is needed for it."""
     assert host.request("POST", "/functions/patched", HELLO, CONFIGURATOR).status == 201
-    connection = http.client.HTTPConnection(host.url.removeprefix("http://"), timeout=30)
-    try:
-        connection.putrequest("POST", "/functions/patched/versions/1/invoke")
-        connection.putheader("Content-Type", "application/json")
-        connection.putheader("Content-Length", "2")
-        connection.endheaders(b"{")
-        assert host.request("POST", "/functions/patched", HELLO, CONFIGURATOR).status == 201
-        connection.send(b"}")
-        response = connection.getresponse()
-        assert (response.status, json.loads(response.read())["error"]["type"]) == (401, "Unauthorized")
-    finally:
-        connection.close()
-
+    fixed = lambda: host.request("POST", "/functions/patched", HELLO, CONFIGURATOR)
+    assert interrupted_upload(host, "POST", "/functions/patched/versions/1/invoke", b"{}", 1, fixed) == (401, "Unauthorized")
 
 def test_access_set_while_the_function_is_deleted_is_refused(host):
     """A PUT of access whose body arrives after the function was deleted finds it gone: it leaves
     nothing behind for a later function of that name."""
     assert host.request("POST", "/functions/racy", HELLO, CONFIGURATOR).status == 201
     body = json.dumps({"access": "public", "rate_per_second": 1, "allowed_origins": ["https://evil.example"]}).encode()
-    connection = http.client.HTTPConnection(host.url.removeprefix("http://"), timeout=30)
-    try:
-        connection.putrequest("PUT", "/functions/racy/access")
-        connection.putheader("Content-Type", "application/json")
-        connection.putheader("Authorization", f"Bearer {DEPLOY_TOKEN}")
-        connection.putheader("Content-Length", str(len(body)))
-        connection.endheaders(body[:5])
-        assert host.request("DELETE", "/functions/racy", headers=CONFIGURATOR).status == 204
-        connection.send(body[5:])
-        response = connection.getresponse()
-        assert (response.status, json.loads(response.read())["error"]["type"]) == (404, "FunctionNotFound")
-    finally:
-        connection.close()
+    deleted = lambda: host.request("DELETE", "/functions/racy", headers=CONFIGURATOR)
+    assert interrupted_upload(host, "PUT", "/functions/racy/access", body, 5, deleted,
+                              [("Authorization", f"Bearer {DEPLOY_TOKEN}")]) == (404, "FunctionNotFound")
     assert host.request("POST", "/functions/racy", HELLO, CONFIGURATOR).status == 201
     assert host.request("GET", "/functions/racy/access").json() == {"access": "public", "rate_per_second": None, "allowed_origins": []}

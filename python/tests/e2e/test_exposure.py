@@ -244,20 +244,24 @@ def resident_mib(pid):
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
 
 
+def stalled_reader(server):
+    """A connection that asks `large` for its 6 MB answer and takes only the status line."""
+    connection = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    connection.sendall(b"POST /functions/large/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}")
+    assert connection.recv(12) == b"HTTP/1.1 200"
+    return connection
+
+
 def test_answers_clients_do_not_read_stay_within_a_budget(server):
     """100 clients each take the head of a 6 MB answer and read no more: the server holds at most
     its 256 MiB budget of unsent answers (closing the readers that stalled longest), not 600 MB."""
     assert server.deploy("large", "def handle(request):\n    return 'x' * 6_000_000\n").status == 201
     baseline = resident_mib(server.process.pid)
-    request = b"POST /functions/large/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
     connections, peak = [], baseline
     try:
         for _ in range(100):
-            connection = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            connection.sendall(request)
-            assert connection.recv(12) == b"HTTP/1.1 200"
-            connections.append(connection)
+            connections.append(stalled_reader(server))
             peak = max(peak, resident_mib(server.process.pid))
         assert server.request("GET", "/healthz").status == 200
     finally:
@@ -273,13 +277,7 @@ def test_clients_that_do_not_read_hold_a_stop_for_seconds_not_a_minute(tmp_path)
     connections = []
     try:
         assert server.deploy("large", "def handle(request):\n    return 'x' * 6_000_000\n").status == 201
-        request = b"POST /functions/large/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
-        for _ in range(5):
-            connection = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            connection.sendall(request)
-            assert connection.recv(12) == b"HTTP/1.1 200"
-            connections.append(connection)
+        connections += [stalled_reader(server) for _ in range(5)]
         started = time.monotonic()
         assert server.stop(timeout=30) == 0
         assert time.monotonic() - started < 20
