@@ -26,9 +26,10 @@ extension FunctionHost {
             var changed: FunctionAccess?
             do {
                 version = try await switching.withLock {
-                    if let isPrivate, access(of: name).isPrivate != isPrivate {
-                        changed = access(of: name)
-                        changed?.isPrivate = isPrivate
+                    var current = access(of: name)
+                    if let isPrivate, current.isPrivate != isPrivate {
+                        current.isPrivate = isPrivate
+                        changed = current
                     }
                     let version = try await registry.addVersion(
                         name: name, source: source, settings: settings, access: changed, by: actor)

@@ -124,19 +124,21 @@ extension AuditEntry {
 
     static func access(_ access: FunctionAccess, of name: String, by actor: String) -> AuditEntry {
         let detail =
-            (access.isPrivate ? "private" : "public") + (access.ratePerSecond.map { ", \($0.formattedRate)/s" } ?? ", no rate limit")
+            (access.isPrivate ? "private" : "public") + rate(access.ratePerSecond)
             + (access.allowedOrigins.isEmpty ? "" : ", origins " + access.allowedOrigins.joined(separator: " "))
         return AuditEntry(actor: actor, action: "access", target: name, detail: detail)
     }
 
     static func keyCreate(_ key: InvokerKey, by actor: String) -> AuditEntry {
-        let detail =
-            (key.functions.map { "functions " + $0.joined(separator: ",") } ?? "every function")
-            + (key.ratePerSecond.map { ", \($0.formattedRate)/s" } ?? ", no rate limit")
+        let detail = (key.functions.map { "functions " + $0.joined(separator: ",") } ?? "every function") + rate(key.ratePerSecond)
         return AuditEntry(actor: actor, action: "key_create", target: key.id, detail: detail)
     }
 
     static func keyRevoke(_ id: String, by actor: String) -> AuditEntry {
         AuditEntry(actor: actor, action: "key_revoke", target: id, detail: "revoked")
+    }
+
+    private static func rate(_ perSecond: Double?) -> String {
+        perSecond.map { ", \($0.formattedRate)/s" } ?? ", no rate limit"
     }
 }

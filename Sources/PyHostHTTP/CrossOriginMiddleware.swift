@@ -91,6 +91,7 @@ enum CrossOrigin {
                     }
             }
     }
+
     /// `address` as inet_ntop writes it, if inet_pton reads it as an address of `family`.
     private static func canonicalAddress(_ address: String, family: Int32) -> String? {
         var bytes = [UInt8](repeating: 0, count: 16)

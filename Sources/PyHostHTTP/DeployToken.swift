@@ -1,6 +1,6 @@
 import HTTPTypes
-import PyHostCore
 import Hummingbird
+import PyHostCore
 
 /// The bearer token a configurator presents to deploy or delete functions.
 public struct DeployToken: Sendable {
@@ -16,14 +16,15 @@ public struct DeployToken: Sendable {
         BearerCredential.first(in: headers) { InvokerKey.digest($0, matches: digest) } != nil
     }
 
-    /// - Throws: a 401 `APIError` unless `request` carries the token.
+    /// - Throws: `unauthorized` unless `request` carries the token.
     func authorize(_ request: Request) throws {
-        guard accepts(request.headers) else {
-            throw APIError(
-                .unauthorized, type: "Unauthorized",
-                message:
-                    "changing functions, keys and access, reading sources, logs and the audit trail, and calling a version that does not serve, require the header Authorization: Bearer <deploy token>",
-                headers: [.wwwAuthenticate: "Bearer"])
-        }
+        guard accepts(request.headers) else { throw Self.unauthorized }
     }
+
+    /// The 401 for a request that needs the token and lacks it.
+    static let unauthorized = APIError(
+        .unauthorized, type: "Unauthorized",
+        message:
+            "changing functions, keys and access, reading sources, logs and the audit trail, and calling a version that does not serve, require the header Authorization: Bearer <deploy token>",
+        headers: [.wwwAuthenticate: "Bearer"])
 }

@@ -77,28 +77,38 @@ extension FunctionRoutes {
         BearerCredential.first(in: headers) { $0.utf8.starts(with: InvokerKey.prefix.utf8) }.map(String.init)
     }
 
-    /// Whether `request` may call `name` (at `version`, with the `?logs=true` envelope when
-    /// asked): a version that no longer serves may be the one a fix replaced, and what a handler
-    /// printed is the configurator's to read, so both need the token; then the function's access.
+    /// What a call presents, read from its headers once: whether the deploy token came, and the
+    /// invoker key.
+    struct Caller {
+        let isConfigurator: Bool
+        let key: String?
+
+        init(_ request: Request, token: DeployToken?) {
+            isConfigurator = token?.accepts(request.headers) ?? false
+            key = FunctionRoutes.invokerKey(in: request.headers)
+        }
+    }
+
+    /// Whether `caller` may call `name` (at `version`, with the `?logs=true` envelope when asked):
+    /// a version that no longer serves may be the one a fix replaced, and what a handler printed
+    /// is the configurator's to read, so both need the token; then the function's access.
     /// `spending`: the call goes ahead now, so it takes from the rate limits and is counted in
-    /// /metrics by key id (never the key itself). Returns whether the token and which key came.
-    func authorizeCall(
-        _ request: Request, of name: String, version: Int?, envelope: Bool, spending: Bool
-    ) throws -> (configurator: Bool, key: String?) {
+    /// /metrics by key id (never the key itself).
+    func authorizeCall(by caller: Caller, of name: String, version: Int?, envelope: Bool, spending: Bool) throws {
         let serving = try host.function(named: name).version
-        if let version, version != serving { try deployToken?.authorize(request) }
-        if envelope { try deployToken?.authorize(request) }
-        let configurator = deployToken?.accepts(request.headers) ?? false
-        let key = Self.invokerKey(in: request.headers)
+        if deployToken != nil, !caller.isConfigurator, envelope || version.map({ $0 != serving }) == true {
+            throw DeployToken.unauthorized
+        }
         do {
-            if let id = try host.authorizeInvocation(of: name, key: key, configurator: configurator, spending: spending), spending {
+            if let id = try host.authorizeInvocation(of: name, key: caller.key, configurator: caller.isConfigurator, spending: spending),
+                spending
+            {
                 CallerMetrics.invocation(by: id)
             }
         } catch HostError.rateLimited(let limit, let keyID, let retryAfter) {
             CallerMetrics.rateLimited(name, by: keyID)
             throw HostError.rateLimited(limit: limit, keyID: keyID, retryAfterSeconds: retryAfter)
         }
-        return (configurator, key)
     }
 
     /// A JSON object body with only `fields`, decoded.

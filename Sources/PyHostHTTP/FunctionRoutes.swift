@@ -72,11 +72,12 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         // body budget; and again once the body is in, just before the call, so a deploy, an access
         // change or a revoked key during a slow upload holds for that call too. Only the second
         // spends a rate limit.
-        _ = try authorizeCall(request, of: name, version: version, envelope: envelope, spending: false)
+        let caller = Caller(request, token: deployToken)
+        try authorizeCall(by: caller, of: name, version: version, envelope: envelope, spending: false)
         let limit = host.configuration.maximumRequestBytes
         let body = try await collect(request, upTo: limit, tooLarge: .requestTooLarge(limit: limit))
-        let (configurator, key) = try authorizeCall(request, of: name, version: version, envelope: envelope, spending: true)
-        let call = invocationRequest(request, body: body, withoutAuthorization: configurator || key != nil)
+        try authorizeCall(by: caller, of: name, version: version, envelope: envelope, spending: true)
+        let call = invocationRequest(request, body: body, withoutAuthorization: caller.isConfigurator || caller.key != nil)
         do {
             let invocation = try await host.invoke(name: name, version: version, request: call)
             let response: Response
