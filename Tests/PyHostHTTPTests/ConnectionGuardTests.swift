@@ -16,6 +16,28 @@ import Testing
 
     private let head = HTTPRequestPart.head(HTTPRequest(method: .post, scheme: nil, authority: nil, path: "/"))
 
+    /// A connection whose request has been read in full, so an answer is owed.
+    private func requested(_ connections: ConnectionGuard, on loop: EmbeddedEventLoop) throws -> EmbeddedChannel {
+        let channel = try connect(connections, on: loop)
+        try channel.writeInbound(head)
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        return channel
+    }
+
+    /// Time passes on `loop`: `channel` is still open just before `delay`, and closed at it.
+    private func expectClosed(_ channel: EmbeddedChannel, after delay: TimeAmount, on loop: EmbeddedEventLoop) {
+        loop.advanceTime(by: delay - .milliseconds(1))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive)
+    }
+
+    /// The client stops taking what is written to it.
+    private func fallBehind(_ channel: EmbeddedChannel) {
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+    }
+
     @Test func aConnectionBeyondTheCapClosesTheOldestStillWaitingForAHead() throws {
         let loop = EmbeddedEventLoop()
         let connections = ConnectionGuard(capacity: 2)
@@ -63,10 +85,7 @@ import Testing
             try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
             try channel.writeOutbound(HTTPResponsePart.end(nil))
         }
-        loop.advanceTime(by: ConnectionState.headerTimeout - .milliseconds(1))
-        #expect(channel.isActive)
-        loop.advanceTime(by: .milliseconds(1))
-        #expect(!channel.isActive)
+        expectClosed(channel, after: ConnectionState.headerTimeout, on: loop)
     }
 
     /// A client that stops reading a large answer holds the connection no longer than the send
@@ -74,44 +93,29 @@ import Testing
     @Test func aClientThatDoesNotReadItsAnswerIsClosedAndEvictable() throws {
         let loop = EmbeddedEventLoop()
         let connections = ConnectionGuard(capacity: 2)
-        let stalled = try connect(connections, on: loop)
-        try stalled.writeInbound(head)
-        try stalled.writeInbound(HTTPRequestPart.end(nil))
+        let stalled = try requested(connections, on: loop)
         try stalled.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
-        stalled.isWritable = false
-        stalled.pipeline.fireChannelWritabilityChanged()
+        fallBehind(stalled)
         loop.advanceTime(by: .milliseconds(1))
         let busy = try connect(connections, on: loop)
         try busy.writeInbound(head)
         _ = try connect(connections, on: loop)
         #expect(!stalled.isActive && busy.isActive, "the stalled one made room")
 
-        let alone = try connect(ConnectionGuard(capacity: 10), on: loop)
-        try alone.writeInbound(head)
-        try alone.writeInbound(HTTPRequestPart.end(nil))
-        alone.isWritable = false
-        alone.pipeline.fireChannelWritabilityChanged()
-        loop.advanceTime(by: ConnectionState.sendTimeout - .milliseconds(1))
-        #expect(alone.isActive)
-        loop.advanceTime(by: .milliseconds(1))
-        #expect(!alone.isActive)
+        let alone = try requested(ConnectionGuard(capacity: 10), on: loop)
+        fallBehind(alone)
+        expectClosed(alone, after: ConnectionState.sendTimeout, on: loop)
     }
 
     /// Once the server stops, a client that takes nothing of its answer holds the stop for the
     /// stopping send timeout, not the whole send timeout.
     @Test func aStoppingServerWaitsLessForAClientThatDoesNotRead() throws {
         let loop = EmbeddedEventLoop()
-        let channel = try connect(ConnectionGuard(capacity: 10), on: loop)
-        try channel.writeInbound(head)
-        try channel.writeInbound(HTTPRequestPart.end(nil))
-        channel.isWritable = false
-        channel.pipeline.fireChannelWritabilityChanged()
+        let channel = try requested(ConnectionGuard(capacity: 10), on: loop)
+        fallBehind(channel)
         loop.advanceTime(by: .seconds(1))
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-        loop.advanceTime(by: ConnectionState.stoppingSendTimeout - .seconds(1) - .milliseconds(1))
-        #expect(channel.isActive)
-        loop.advanceTime(by: .milliseconds(1))
-        #expect(!channel.isActive)
+        expectClosed(channel, after: ConnectionState.stoppingSendTimeout - .seconds(1), on: loop)
     }
 
     /// An answer sent before its request's body ended (a refusal) closes the connection once sent:
@@ -131,9 +135,7 @@ import Testing
     /// A request read in full keeps its connection open after the answer.
     @Test func anAnswerAfterTheBodyKeepsTheConnection() throws {
         let loop = EmbeddedEventLoop()
-        let channel = try connect(ConnectionGuard(capacity: 10), on: loop)
-        try channel.writeInbound(head)
-        try channel.writeInbound(HTTPRequestPart.end(nil))
+        let channel = try requested(ConnectionGuard(capacity: 10), on: loop)
         try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
         try channel.writeOutbound(HTTPResponsePart.end(nil))
         loop.run()
@@ -148,17 +150,14 @@ extension ConnectionGuardTests {
         let loop = EmbeddedEventLoop()
         let connections = ConnectionGuard(capacity: 10, unsentBudget: 100)
         func answering(_ bytes: Int) throws -> EmbeddedChannel {
-            let channel = try connect(connections, on: loop)
-            try channel.writeInbound(head)
-            try channel.writeInbound(HTTPRequestPart.end(nil))
+            let channel = try requested(connections, on: loop)
             // Written, not flushed: the bytes stay unsent, as with a client that does not read.
             channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
             channel.write(HTTPResponsePart.body(ByteBuffer(repeating: 0, count: bytes)), promise: nil)
             return channel
         }
         let stalled = try answering(60)
-        stalled.isWritable = false
-        stalled.pipeline.fireChannelWritabilityChanged()
+        fallBehind(stalled)
         loop.advanceTime(by: .seconds(1))
         let later = try answering(30)
         #expect(stalled.isActive && later.isActive, "within the budget")
@@ -174,22 +173,16 @@ extension ConnectionGuardTests {
         let loop = EmbeddedEventLoop()
         let connections = ConnectionGuard(capacity: 10, unsentBudget: 150)
         func requesting() throws -> EmbeddedChannel {
-            let channel = try connect(connections, on: loop)
-            try channel.writeInbound(head)
-            try channel.writeInbound(HTTPRequestPart.end(nil))
+            let channel = try requested(connections, on: loop)
             channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
             return channel
         }
-        func behind(_ channel: EmbeddedChannel) {
-            channel.isWritable = false
-            channel.pipeline.fireChannelWritabilityChanged()
-        }
         let slow = try requesting()
-        behind(slow)
+        fallBehind(slow)
         loop.advanceTime(by: .seconds(1))
         let stopped = try requesting()
         stopped.write(HTTPResponsePart.body(ByteBuffer(repeating: 0, count: 60)), promise: nil)
-        behind(stopped)
+        fallBehind(stopped)
         loop.advanceTime(by: .seconds(1))
         // The slow reader takes one slice (the flush completes it), and is still behind on the next.
         try slow.writeOutbound(HTTPResponsePart.body(ByteBuffer(repeating: 0, count: 50)))
@@ -203,27 +196,20 @@ extension ConnectionGuardTests {
     /// idle timeout starts once the kernel has taken it all.
     @Test func anAnswerStillBeingReadIsNotIdle() throws {
         let loop = EmbeddedEventLoop()
-        let channel = try connect(ConnectionGuard(capacity: 10), on: loop)
-        try channel.writeInbound(head)
-        try channel.writeInbound(HTTPRequestPart.end(nil))
+        let channel = try requested(ConnectionGuard(capacity: 10), on: loop)
         channel.write(HTTPResponsePart.head(HTTPResponse(status: .ok)), promise: nil)
         channel.write(HTTPResponsePart.body(ByteBuffer(repeating: 0, count: 100)), promise: nil)
         channel.write(HTTPResponsePart.end(nil), promise: nil)
         loop.advanceTime(by: ConnectionState.headerTimeout * 3)
         #expect(channel.isActive, "queued, not taken")
         channel.flush()
-        loop.advanceTime(by: ConnectionState.headerTimeout - .milliseconds(1))
-        #expect(channel.isActive)
-        loop.advanceTime(by: .milliseconds(1))
-        #expect(!channel.isActive)
+        expectClosed(channel, after: ConnectionState.headerTimeout, on: loop)
     }
 
     /// A large body goes out in slices, so a reader's progress is seen before the whole is sent.
     @Test func aLargeBodyIsWrittenInSlices() throws {
         let loop = EmbeddedEventLoop()
-        let channel = try connect(ConnectionGuard(capacity: 10), on: loop)
-        try channel.writeInbound(head)
-        try channel.writeInbound(HTTPRequestPart.end(nil))
+        let channel = try requested(ConnectionGuard(capacity: 10), on: loop)
         let size = ConnectionGuardHandler.sliceBytes * 2 + 1
         try channel.writeOutbound(HTTPResponsePart.body(ByteBuffer(repeating: 7, count: size)))
         var sizes: [Int] = []
