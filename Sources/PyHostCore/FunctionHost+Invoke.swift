@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import PyHostWire
 
 extension FunctionHost {
@@ -13,13 +14,15 @@ extension FunctionHost {
     /// - Throws: `InvocationFailure`, a host failure with the invocation's id.
     public func invoke(name: String, version: Int? = nil, request: InvocationRequest) async throws -> Invocation {
         let id = InvocationID.make()
+        // The call's connection's event loop, before any wait moves the task elsewhere.
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop
         let started = Date()
         let clock = ContinuousClock.now
         var resolved = version ?? catalog[name]?.version ?? 0
         do {
             let function = try await resolve(name: name, version: version)
             resolved = function.version
-            let (outcome, worker, logs) = try await call(function, request: request, id: id)
+            let (outcome, worker, logs) = try await call(function, request: request, id: id, near: loop)
             return Invocation(
                 outcome: outcome, workerPID: worker, id: id, version: function.version, logs: logs, startedAt: started,
                 milliseconds: (ContinuousClock.now - clock).seconds * 1000)
@@ -49,7 +52,7 @@ extension FunctionHost {
         return found
     }
 
-    private func call(_ function: FunctionVersion, request: InvocationRequest, id: String) async throws -> (
+    private func call(_ function: FunctionVersion, request: InvocationRequest, id: String, near loop: (any EventLoop)?) async throws -> (
         InvocationOutcome, Int32, ByteBuffer?
     ) {
         guard request.body.readableBytes <= configuration.maximumRequestBytes else {
@@ -59,19 +62,19 @@ extension FunctionHost {
         let deadline = ContinuousClock.now + timeout
         // The frame tells the handler the time it has left, so it is made once a worker is there.
         let frame = { Frame(kind: .invoke, payload: request.payload(id: id, function: function, timeout: deadline - .now)) }
-        var (worker, reply) = try await exchange(function, frame, deadline: deadline, timeout: timeout)
+        var (worker, reply) = try await exchange(function, frame, deadline: deadline, timeout: timeout, near: loop)
         if reply == nil {
             // The worker had ended before the frame reached it: no user code ran, so one other
             // worker may take the call.
-            (worker, reply) = try await exchange(function, frame, deadline: deadline, timeout: timeout)
+            (worker, reply) = try await exchange(function, frame, deadline: deadline, timeout: timeout, near: loop)
         }
         guard let reply else {
             HostMetrics.workerDeath(cause: "unknown")
             throw HostError.workerDied("the worker ended before the call reached it")
         }
         let outcome: InvocationOutcome
-        let answersJSON: Set<Frame.Kind> = [.result, .handlerError, .requestError, .notAcceptable]
-        if answersJSON.contains(reply.frame.kind) && !JSONSyntax.isValid(reply.frame.payload) {
+        let answersJSON = [.result, .handlerError, .requestError, .notAcceptable].contains(reply.frame.kind)
+        if answersJSON && !JSONSyntax.isValid(reply.frame.payload) {
             // The bytes go out as JSON, or into the envelope: a worker writing its own frames may not forge them.
             await pool.release(worker, healthy: false)
             HostMetrics.workerDeath(cause: "protocol_violation")
@@ -103,9 +106,10 @@ extension FunctionHost {
     /// Sends the frame `frame` makes to a worker of `function`. The reply is nil when the worker had already ended
     /// and the frame never reached it.
     private func exchange(
-        _ function: FunctionVersion, _ frame: () -> Frame, deadline: ContinuousClock.Instant, timeout: Duration
+        _ function: FunctionVersion, _ frame: () -> Frame, deadline: ContinuousClock.Instant, timeout: Duration,
+        near loop: (any EventLoop)?
     ) async throws -> (WorkerConnection, WorkerReply?) {
-        let worker = try await pool.acquire(function.key, deadline: deadline)
+        let worker = try await pool.acquire(function.key, deadline: deadline, near: loop)
         do {
             return (worker, try await worker.exchange(frame(), timeout: deadline - .now))
         } catch WorkerChannelError.notSent {

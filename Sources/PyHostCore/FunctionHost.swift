@@ -59,12 +59,12 @@ public final class FunctionHost: Sendable {
             maximumResponseBytes: configuration.maximumResponseBytes)
         self.loader = loader
         let catalog = self.catalog
-        self.pool = WorkerPool(limits: configuration.limits, recycling: configuration.recycling, logger: logger) { key in
+        self.pool = WorkerPool(limits: configuration.limits, recycling: configuration.recycling, logger: logger) { key, loop in
             // The key's exact version, or nothing: never a later function's version with the same number.
             let serving = catalog[key.name]
             let function = serving?.key == key ? serving : try await registry.version(name: key.name, version: key.version)
             guard let function, function.key == key else { throw HostError.functionNotFound(key.name) }
-            switch try await loader.load(function) {
+            switch try await loader.load(function, near: loop) {
             case .ready(let worker): return worker
             case .failed(let frame): throw WorkerLoader.noLongerLoads(function.version, frame)
             }

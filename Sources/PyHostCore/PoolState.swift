@@ -143,15 +143,19 @@ struct PoolState {
         return actions + pump()
     }
 
-    /// A worker for a call to `key` that must start before `deadline`.
-    mutating func acquire(_ key: FunctionKey, now: Instant, deadline: Instant) -> Acquisition {
-        var slot = slots[key] ?? Slot()
-        guard !slot.tombstone else { return .gone }
-        if let (worker, _) = slot.idle.popLast() {
-            slot.busy[worker] = now
-            slots[key] = slot
+    /// A worker for a call to `key` that must start before `deadline`: the warmest idle one that is
+    /// `preferred`, else the warmest.
+    mutating func acquire(
+        _ key: FunctionKey, now: Instant, deadline: Instant, preferring preferred: (Int32) -> Bool = { _ in true }
+    ) -> Acquisition {
+        guard slots[key]?.tombstone != true else { return .gone }
+        // The slot is changed where it is: a copy taken out and written back would copy its collections.
+        if let index = slots[key].flatMap({ $0.idle.lastIndex { preferred($0.worker) } ?? $0.idle.indices.last }) {
+            let worker = slots[key]!.idle.remove(at: index).worker
+            slots[key]!.busy[worker] = now
             return .use(worker)
         }
+        var slot = slots[key] ?? Slot()
         // Calls that a new worker will serve are not queued; beyond that, at most `queueDepth` wait,
         // and only if the function's recent pace lets them start before their deadline.
         let room = max(0, perFunctionLimit(key.name) - live(of: key.name))
@@ -166,6 +170,18 @@ struct PoolState {
         slot.waiters.append(Waiter(ticket: ticket, deadline: deadline))
         slots[key] = slot
         return .wait(ticket: ticket, actions: pump())
+    }
+
+    /// One more worker for `key`, the version its function serves, if the function and the host
+    /// have room for it without evicting anyone's and none is starting: a call had to take a worker
+    /// from another event loop than its own (see `WorkerPool.acquire`).
+    mutating func addWorker(for key: FunctionKey) -> [Action] {
+        guard var slot = slots[key], current[key.name]?.key == key, !slot.tombstone, !slot.startFailed, slot.starting == 0,
+            live(of: key.name) < perFunctionLimit(key.name), liveCount < limits.total
+        else { return [] }
+        slot.starting += 1
+        slots[key] = slot
+        return [.spawn(key)]
     }
 
     /// A call is done with `worker`, which is still healthy.
@@ -274,37 +290,41 @@ struct PoolState {
     /// `mayYield`: the worker just served a call, so it may give its place to a starved function
     /// (a fresh worker never does: two starved functions would pass places back and forth).
     private mutating func offer(_ worker: Int32, key: FunctionKey, now: Instant, mayYield: Bool = false) -> [Action] {
-        guard var slot = slots[key], !slot.tombstone else {
+        guard let waiting = slots[key].flatMap({ $0.tombstone ? nil : !$0.waiters.isEmpty }) else {
             owners[worker] = nil
             prune(key)
             return [.retire(worker)] + pump()
         }
-        if current[key.name]?.key != key && slot.waiters.isEmpty {
+        if current[key.name]?.key != key && !waiting {
             owners[worker] = nil
             prune(key)
             return [.retire(worker)] + pump()
         }
         // At the total cap, a function with calls waiting and no worker at all gets this worker's
         // place: busy functions would otherwise keep their workers and starve it.
-        if mayYield, !slot.waiters.isEmpty, liveCount + 1 >= limits.total, let starved = starvedFunction(besides: key.name) {
+        if mayYield, waiting, liveCount + 1 >= limits.total, let starved = starvedFunction(besides: key.name) {
             owners[worker] = nil
             return [.retire(worker)] + pump(first: starved)
         }
         // A call starts only if, at the function's pace, it can finish before its deadline: one
         // that cannot would time out and cost the worker.
         var shed: [Action] = []
-        while let waiter = slot.waiters.popFirst() {
+        while let waiter = slots[key]!.waiters.popFirst() {
             guard canFinish(name: key.name, after: .zero, from: now, by: waiter.deadline) else {
                 shed.append(.shed(ticket: waiter.ticket, retryAfter: serviceTime[key.name] ?? .seconds(1)))
                 continue
             }
-            slot.busy[worker] = now
-            slots[key] = slot
+            slots[key]!.busy[worker] = now
             return shed + [.hand(ticket: waiter.ticket, worker: worker)]
         }
-        slot.idle.append((worker, now))
-        slots[key] = slot
-        return shed + pump()
+        slots[key]!.idle.append((worker, now))
+        // A worker back from a call changes no count: only calls waiting for a start need a pump.
+        return shed + (mayYield && !hasWaitersToStart ? [] : pump())
+    }
+
+    /// Whether some version has more calls waiting than workers starting for it.
+    private var hasWaitersToStart: Bool {
+        slots.values.contains { $0.waiters.count > $0.starting }
     }
 
     /// Refuses the calls waiting for `key` that, at the function's recent pace, cannot start

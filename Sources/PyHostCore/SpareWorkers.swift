@@ -4,8 +4,8 @@ import PyHostWire
 /// Workers forked and warmed ahead of need, not yet given a function: a deploy, a cold function
 /// or a burst takes one instead of paying for the fork and the first-touch page faults.
 actor SpareWorkers {
-    /// Forks a worker and adopts its channel.
-    typealias Factory = @Sendable () async throws -> WorkerConnection
+    /// Forks a worker and adopts its channel, on the event loop given if one is.
+    typealias Factory = @Sendable ((any EventLoop)?) async throws -> WorkerConnection
 
     private let target: Int
     private let factory: Factory
@@ -19,13 +19,15 @@ actor SpareWorkers {
     }
 
     /// A warm spare if one is ready, else a worker forked now (not warmed: that would only add to
-    /// this call's wait). Either way another spare starts in the background.
-    func take() async throws -> WorkerConnection {
+    /// this call's wait). Either way another spare starts in the background. With `loop`, the
+    /// worker's channel is on that event loop: a spare there, or a new fork.
+    func take(near loop: (any EventLoop)? = nil) async throws -> WorkerConnection {
         defer { replenish() }
-        while let spare = ready.popLast() {
-            if spare.isActive { return spare }
+        ready.removeAll { !$0.isActive }
+        if let index = ready.lastIndex(where: { loop == nil || $0.eventLoop === loop }) {
+            return ready.remove(at: index)
         }
-        return try await factory()
+        return try await factory(loop)
     }
 
     /// Starts spares until `target` are ready or starting.
@@ -48,7 +50,7 @@ actor SpareWorkers {
     private func startOne() async {
         defer { starting -= 1 }
         do {
-            let worker = try await factory()
+            let worker = try await factory(nil)
             // The warm-up touches the interpreter's and pandas's hot pages, taking the copy-on-write
             // faults now rather than in the first real call.
             let reply = try await worker.exchange(Frame(kind: .warm, payload: ByteBuffer()), timeout: .seconds(10)).frame

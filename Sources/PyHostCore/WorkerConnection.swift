@@ -64,7 +64,7 @@ public final class WorkerConnection: Sendable {
             // One task on the channel's event loop does it all: every future callback registered
             // from another thread would be a task, and a wake-up, of its own.
             return try await withCheckedThrowingContinuation { continuation in
-                channel.eventLoop.execute {
+                let send: @Sendable () -> Void = {
                     let reply = channel.eventLoop.makePromise(of: WorkerReply.self)
                     reply.futureResult.whenComplete { continuation.resume(with: $0) }
                     // On a channel already closed the call never reaches the handler, which would
@@ -73,6 +73,8 @@ public final class WorkerConnection: Sendable {
                     written.futureResult.whenFailure { _ in reply.fail(WorkerChannelError.notSent) }
                     channel.writeAndFlush(WorkerCall(frame: frame, reply: reply, timeout: deadline), promise: written)
                 }
+                // A call from the channel's own event loop (see `WorkerPool.acquire`) sends at once.
+                if channel.eventLoop.inEventLoop { send() } else { channel.eventLoop.execute(send) }
             }
         } catch let error as FrameCodecError {
             terminate()
@@ -93,6 +95,9 @@ public final class WorkerConnection: Sendable {
     func diedOfSandboxViolation() async -> Bool {
         await zygote.exit(of: spawn, within: .seconds(2)) == .killed(signal: SIGSYS)
     }
+
+    /// The event loop the worker's channel is on.
+    var eventLoop: any EventLoop { channel.eventLoop }
 
     /// Whether the worker's channel is still open.
     var isActive: Bool { channel.isActive }

@@ -29,8 +29,8 @@ struct WorkerLoader: Sendable {
         self.zygotes = zygotes
         self.group = group
         self.limits = limits
-        self.spares = SpareWorkers(target: spareCount) {
-            try await Self.fork(zygotes: zygotes, group: group, limits: limits, maximumResponseBytes: maximumResponseBytes)
+        self.spares = SpareWorkers(target: spareCount) { loop in
+            try await Self.fork(zygotes: zygotes, group: loop ?? group, limits: limits, maximumResponseBytes: maximumResponseBytes)
         }
     }
 
@@ -43,23 +43,25 @@ struct WorkerLoader: Sendable {
             limits: .worker(maximumResponseBytes: maximumResponseBytes))
     }
 
-    /// Loads a stored version, with its memory setting.
-    func load(_ function: FunctionVersion) async throws -> Result {
-        try await load(name: function.name, source: function.source, memoryMiB: function.memoryMiB)
+    /// Loads a stored version, with its memory setting, into a worker whose channel is on `loop`
+    /// if one is given.
+    func load(_ function: FunctionVersion, near loop: (any EventLoop)? = nil) async throws -> Result {
+        try await load(name: function.name, source: function.source, memoryMiB: function.memoryMiB, near: loop)
     }
 
     /// Loads `source` as the module `name`. A worker whose module fails to load is ended.
     /// - Throws: `HostError.importCrashed` when importing ended the worker, `.deadlineExceeded`
     ///   when it took longer than `timeout`, or the zygote's failure to fork.
-    func load(name: String, source: String, memoryMiB: Int? = nil) async throws -> Result {
+    func load(name: String, source: String, memoryMiB: Int? = nil, near loop: (any EventLoop)? = nil) async throws -> Result {
         // Spares carry the default limits, which a worker cannot change once confined.
         let worker: WorkerConnection
         if let memoryMiB, UInt64(memoryMiB) * 1024 * 1024 != limits.memoryBytes {
             var custom = limits
             custom.memoryBytes = UInt64(memoryMiB) * 1024 * 1024
-            worker = try await Self.fork(zygotes: zygotes, group: group, limits: custom, maximumResponseBytes: maximumResponseBytes)
+            worker = try await Self.fork(
+                zygotes: zygotes, group: loop ?? group, limits: custom, maximumResponseBytes: maximumResponseBytes)
         } else {
-            worker = try await spares.take()
+            worker = try await spares.take(near: loop)
         }
         // A JSON header line, then the source. The name is [a-z0-9_-] only, so needs no escaping.
         var payload = ByteBuffer()

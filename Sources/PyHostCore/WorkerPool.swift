@@ -5,8 +5,9 @@ import NIOPosix
 /// Warm workers per function version, kept within `PoolLimits`. The decisions are `PoolState`'s;
 /// this actor carries them out: it spawns, hands workers to waiting calls, and retires them.
 public actor WorkerPool {
-    /// Starts a worker for a function version and returns it loaded and ready.
-    public typealias Spawner = @Sendable (FunctionKey) async throws -> WorkerConnection
+    /// Starts a worker for a function version and returns it loaded and ready, its channel on the
+    /// event loop given, if one is.
+    public typealias Spawner = @Sendable (FunctionKey, (any EventLoop)?) async throws -> WorkerConnection
 
     private var state: PoolState
     private var workers: [Int32: WorkerConnection] = [:]
@@ -53,16 +54,30 @@ public actor WorkerPool {
     }
 
     /// A worker for `key`, warm if one is idle. Waits at most until `deadline`.
+    ///
+    /// `loop` is the event loop of the call's connection: an idle worker whose channel is on it is
+    /// taken first, as the whole call then runs on one thread, where a worker on another loop costs
+    /// a wake-up of that loop's thread each way. A call that must take a worker from another loop
+    /// starts one more on its own, when the function has room for it.
     /// - Throws: `HostError.saturated` when the queue is full or the call cannot start before its
     ///   deadline, `.functionNotFound` when the version was deleted meanwhile, or the error that
     ///   kept a worker from starting.
-    public func acquire(_ key: FunctionKey, deadline: ContinuousClock.Instant) async throws -> WorkerConnection {
+    public func acquire(
+        _ key: FunctionKey, deadline: ContinuousClock.Instant, near loop: (any EventLoop)? = nil
+    ) async throws -> WorkerConnection {
         while true {
-            switch state.acquire(key, now: .now, deadline: deadline) {
+            let acquisition = state.acquire(key, now: .now, deadline: deadline) { pid in
+                loop == nil || workers[pid]?.eventLoop === loop
+            }
+            switch acquisition {
             case .use(let pid):
                 // A worker killed while idle may not have been noticed yet: it is never handed out.
-                if let worker = workers[pid], worker.isAlive { return worker }
-                discard(pid)
+                guard let worker = workers[pid], worker.isAlive else {
+                    discard(pid)
+                    continue
+                }
+                if let loop, worker.eventLoop !== loop { perform(state.addWorker(for: key), near: loop) }
+                return worker
             case .saturated(let retryAfter):
                 throw HostError.saturated(retryAfterSeconds: retryAfter.wholeSecondsRoundedUp)
             case .gone:
@@ -190,15 +205,16 @@ public actor WorkerPool {
         waiter.resume(with: .failure(HostError.saturated(retryAfterSeconds: 1)))
     }
 
-    /// Carries out the state's actions. `spawnError` is what fails the calls a failed spawn was for.
-    private func perform(_ actions: [PoolState.Action], spawnError: (any Error)? = nil) {
+    /// Carries out the state's actions. `spawnError` is what fails the calls a failed spawn was for;
+    /// a worker started goes on `loop`, if one is given.
+    private func perform(_ actions: [PoolState.Action], spawnError: (any Error)? = nil, near loop: (any EventLoop)? = nil) {
         for action in actions {
             switch action {
             case .hand(let ticket, let pid):
                 waiters.removeValue(forKey: ticket)?.resume(with: .success(workers[pid]!))
             case .spawn(let key):
                 HostMetrics.coldStart(key)
-                Task { await self.spawn(key) }
+                Task { await self.spawn(key, near: loop) }
             case .retire(let pid):
                 service[pid] = nil
                 workers.removeValue(forKey: pid)?.terminate()
@@ -212,9 +228,9 @@ public actor WorkerPool {
         }
     }
 
-    private func spawn(_ key: FunctionKey) async {
+    private func spawn(_ key: FunctionKey, near loop: (any EventLoop)?) async {
         do {
-            let worker = try await spawner(key)
+            let worker = try await spawner(key, loop)
             track(worker)
             perform(state.spawned(worker.pid, key: key, now: .now))
         } catch {

@@ -114,8 +114,9 @@ extension FunctionRoutes {
     /// A JSON object body with only `fields`, decoded.
     /// - Throws: `HostError.invalidBody` naming what is wrong.
     private func decodeBody<T: Decodable>(_ request: Request, fields: Set<String>) async throws -> T {
-        let body = try await collect(request, upTo: 64 * 1024, tooLarge: .invalidBody("the body may be at most 64 KiB"))
-        let data = Data(buffer: body)
+        let data = try await bodies.withBody(of: request, upTo: 64 * 1024, tooLarge: .invalidBody("the body may be at most 64 KiB")) {
+            Data(buffer: $0)
+        }
         guard let object = try? JSONSerialization.jsonObject(with: data.isEmpty ? Data("{}".utf8) : data) as? [String: Any] else {
             throw HostError.invalidBody("the body must be a JSON object")
         }

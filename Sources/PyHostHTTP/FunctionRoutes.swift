@@ -13,6 +13,7 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
     let deployToken: DeployToken?
     let openAPIDocument: ByteBuffer
     let metrics: PrometheusCollectorRegistry
+    let bodies = RequestBodyBudget()
 
     func add(to router: Router<Context>) {
         for route in APIRoute.allCases {
@@ -48,9 +49,10 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         try FunctionName.validate(name)
         let settings = try DeploySettings.parse(request.uri.queryParameters, within: host.configuration)
         let limit = host.configuration.maximumSourceBytes
-        let body = try await collect(request, upTo: limit, tooLarge: .sourceTooLarge(limit: limit))
         let isPrivate = try DeploySettings.isPrivate(request.uri.queryParameters)
-        let outcome = try await host.deploy(name: name, body: body, settings: settings, isPrivate: isPrivate, by: actor(request))
+        let outcome = try await bodies.withBody(of: request, upTo: limit, tooLarge: .sourceTooLarge(limit: limit)) { body in
+            try await host.deploy(name: name, body: body, settings: settings, isPrivate: isPrivate, by: actor(request))
+        }
         switch outcome {
         case .deployed(let function):
             return try .json(status: outcome.status, FunctionPayload(function))
@@ -75,9 +77,15 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         let caller = Caller(request, token: deployToken)
         try authorizeCall(by: caller, of: name, version: version, envelope: envelope, spending: false)
         let limit = host.configuration.maximumRequestBytes
-        let body = try await collect(request, upTo: limit, tooLarge: .requestTooLarge(limit: limit))
-        try authorizeCall(by: caller, of: name, version: version, envelope: envelope, spending: true)
-        let call = invocationRequest(request, body: body, withoutAuthorization: caller.isConfigurator || caller.key != nil)
+        return try await bodies.withBody(of: request, upTo: limit, tooLarge: .requestTooLarge(limit: limit)) { body in
+            try authorizeCall(by: caller, of: name, version: version, envelope: envelope, spending: true)
+            let call = invocationRequest(request, body: body, withoutAuthorization: caller.isConfigurator || caller.key != nil)
+            return try await invoke(name, version: version, call, envelope: envelope)
+        }
+    }
+
+    /// Makes the call and answers it, its outcome or its failure kept in the function's log and metrics.
+    private func invoke(_ name: String, version: Int?, _ call: InvocationRequest, envelope: Bool) async throws -> Response {
         do {
             let invocation = try await host.invoke(name: name, version: version, request: call)
             let response: Response
@@ -192,14 +200,6 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         .json(status: .ok, body: openAPIDocument)
     }
 
-    /// The whole body, or `tooLarge` once it passes `limit`.
-    func collect(_ request: Request, upTo limit: Int, tooLarge: HostError) async throws -> ByteBuffer {
-        do {
-            return try await request.body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw tooLarge
-        }
-    }
 }
 
 extension HTTPField.Name {

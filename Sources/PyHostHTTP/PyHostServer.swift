@@ -28,7 +28,6 @@ public enum PyHostServer {
             middleware: BrowserGuardMiddleware(publicHosts: publicHosts + [address]) { origin, function in
                 host.allowsCrossOrigin(origin, toCall: function)
             })
-        router.add(middleware: RequestBodyBudget())
         FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load(), metrics: metrics)
             .add(to: router)
         console.add(to: router)

@@ -1,13 +1,15 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import PyHostCore
 import Synchronization
 
 /// A host-wide budget for the request bodies the server holds at once. A request is charged for
 /// the body bytes as they arrive, not for the length it announces, so a client that announces a
-/// large body and sends nothing holds nothing; the charge is given back once it is answered. A
-/// request whose bytes would pass the budget gets 503 `Busy` with `Retry-After` and is read no further.
-final class RequestBodyBudget<Context: RequestContext>: RouterMiddleware, Sendable {
+/// large body and sends nothing holds nothing; the charge is given back once the route is done
+/// with the body. A request whose bytes would pass the budget gets 503 `Busy` with `Retry-After`
+/// and is read no further. Every route that reads a body reads it here.
+final class RequestBodyBudget: Sendable {
     static var totalBytes: Int { 128 * 1024 * 1024 }
 
     private let capacity: Int
@@ -17,66 +19,36 @@ final class RequestBodyBudget<Context: RequestContext>: RouterMiddleware, Sendab
         self.capacity = capacity
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.method == .post || request.method == .put || request.method == .patch else {
-            return try await next(request, context)
+    /// Runs `use` with the whole body of `request`, charged to the budget until `use` returns.
+    /// - Throws: `tooLarge` once the body passes `limit`, or 503 `Busy` when the budget cannot
+    ///   take its next bytes.
+    func withBody<T>(
+        of request: Request, upTo limit: Int, tooLarge: HostError, _ use: (ByteBuffer) async throws -> T
+    ) async throws -> T {
+        var charged = 0
+        defer { held.withLock { $0 -= charged } }
+        var body: ByteBuffer?
+        for try await chunk in request.body {
+            try charge(chunk.readableBytes)
+            charged += chunk.readableBytes
+            guard (body?.readableBytes ?? 0) + chunk.readableBytes <= limit else { throw tooLarge }
+            // The usual body is one chunk, kept as it came.
+            if body == nil { body = chunk } else { body!.writeImmutableBuffer(chunk) }
         }
-        let account = Account(budget: self)
-        defer { account.close() }
-        var request = request
-        request.body = RequestBody(asyncSequence: ChargedBody(body: request.body, account: account))
-        return try await next(request, context)
+        return try await use(body ?? ByteBuffer())
     }
 
-    /// What one request holds of the budget.
-    final class Account: Sendable {
-        let budget: RequestBodyBudget
-        private let charged = Mutex(0)
-
-        init(budget: RequestBodyBudget) {
-            self.budget = budget
+    private func charge(_ bytes: Int) throws {
+        let granted = held.withLock { held in
+            guard held + bytes <= capacity else { return false }
+            held += bytes
+            return true
         }
-
-        func charge(_ bytes: Int) throws {
-            let granted = budget.held.withLock { held in
-                guard held + bytes <= budget.capacity else { return false }
-                held += bytes
-                return true
-            }
-            guard granted else {
-                throw APIError(
-                    .serviceUnavailable, type: "Busy",
-                    message: "the server holds as many request bodies as it may (\(budget.capacity) bytes); retry later",
-                    headers: [.retryAfter: "1"])
-            }
-            charged.withLock { $0 += bytes }
-        }
-
-        func close() {
-            let bytes = charged.withLock { $0 }
-            budget.held.withLock { $0 -= bytes }
-        }
-    }
-
-    /// A request body that charges its account for each chunk as it arrives.
-    struct ChargedBody: AsyncSequence, Sendable {
-        typealias Element = ByteBuffer
-        let body: RequestBody
-        let account: Account
-
-        struct AsyncIterator: AsyncIteratorProtocol {
-            var base: RequestBody.AsyncIterator
-            let account: Account
-
-            mutating func next() async throws -> ByteBuffer? {
-                guard let chunk = try await base.next() else { return nil }
-                try account.charge(chunk.readableBytes)
-                return chunk
-            }
-        }
-
-        func makeAsyncIterator() -> AsyncIterator {
-            AsyncIterator(base: body.makeAsyncIterator(), account: account)
+        guard granted else {
+            throw APIError(
+                .serviceUnavailable, type: "Busy",
+                message: "the server holds as many request bodies as it may (\(capacity) bytes); retry later",
+                headers: [.retryAfter: "1"])
         }
     }
 }

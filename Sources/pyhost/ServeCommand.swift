@@ -106,7 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        LoggingSystem.bootstrap { ServerLogHandler(label: $0) }
         let metrics = PyHostServer.bootstrapMetrics()
         var logger = Logger(label: "pyhost")
         logger.logLevel = .info

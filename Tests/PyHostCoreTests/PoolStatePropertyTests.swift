@@ -48,10 +48,14 @@ struct PoolDriver {
         switch random.next(below: 11) {
         case 0, 1, 2:
             guard let key = someKey(of: name) else { return try deploy(name) }
-            switch state.acquire(key, now: now, deadline: now + .seconds(Int64(1 + random.next(below: 4)))) {
+            // Odd or even pids stand for the workers on the call's own event loop.
+            let near = Int32(random.next(below: 2))
+            switch state.acquire(key, now: now, deadline: now + .seconds(Int64(1 + random.next(below: 4))), preferring: { $0 % 2 == near })
+            {
             case .use(let pid):
                 try #require(alive[pid] == key && !busy.contains(pid), "handed \(pid), which is not an idle worker of \(key)")
                 busy.insert(pid)
+                if pid % 2 != near { try apply(state.addWorker(for: key)) }
             case .wait(let ticket, let actions):
                 waiting[ticket] = key
                 try apply(actions)

@@ -41,6 +41,34 @@ import Testing
         #expect(state.acquire(hello, at: start) == .use(101))
     }
 
+    @Test func aCallTakesAnIdleWorkerOnItsOwnLoopFirstElseAnyAndAsksForOneMore() {
+        var state = makeState(perFunction: 2)
+        _ = state.adopt(100, key: hello, now: start)
+        _ = state.adopt(101, key: hello, now: start + .seconds(1))
+        #expect(
+            state.acquire(hello, now: start, deadline: start + .seconds(60)) { $0 == 100 } == .use(100), "the local one, not the warmest")
+        _ = state.release(100, now: start)
+        #expect(state.acquire(hello, now: start, deadline: start + .seconds(60)) { $0 == 102 } == .use(100), "none local: the warmest")
+        #expect(state.addWorker(for: hello).isEmpty, "the function is at its limit of two")
+        _ = state.removed(101)
+        #expect(state.addWorker(for: hello) == [.spawn(hello)])
+        #expect(state.addWorker(for: hello).isEmpty, "one start at a time")
+        #expect(state.liveCount == 2)
+        #expect(state.spawned(102, key: hello, now: start).isEmpty, "the new worker waits idle")
+        #expect(state.acquire(hello, now: start, deadline: start + .seconds(60)) { $0 == 102 } == .use(102))
+    }
+
+    @Test func noWorkerIsAddedForAVersionThatNoLongerServesOrPastTheTotal() {
+        var state = makeState(perFunction: 4, total: 2)
+        _ = state.adopt(100, key: hello, now: start)
+        _ = state.adopt(101, key: sales, now: start)
+        #expect(state.addWorker(for: hello).isEmpty, "the host is at its total")
+        _ = state.removed(101)
+        let older = FunctionKey(name: "hello", version: 0, instance: "h0")
+        #expect(state.addWorker(for: older).isEmpty, "not the serving version")
+        #expect(state.addWorker(for: hello) == [.spawn(hello)])
+    }
+
     @Test func aBusyFunctionGrowsToItsLimitThenQueuesThenRefuses() throws {
         var state = makeState(perFunction: 2, queueDepth: 3)
         var spawns = 0
