@@ -328,21 +328,29 @@ struct PoolState {
     }
 
     /// Refuses the calls waiting for `key` that, at the function's recent pace, cannot start
-    /// before their deadline: they learn it now rather than at the deadline.
+    /// before their deadline: they learn it now rather than at the deadline. Runs on every release
+    /// while calls wait, so it reads the function's pace and limit once and changes the queue only
+    /// when it refuses someone.
     private mutating func shed(_ key: FunctionKey, now: Instant) -> [Action] {
-        guard let slot = slots[key], !slot.waiters.isEmpty else { return [] }
-        let room = max(0, perFunctionLimit(key.name) - live(of: key.name))
+        guard let slot = slots[key], !slot.waiters.isEmpty, let pace = serviceTime[key.name] else { return [] }
+        let workers = perFunctionLimit(key.name)
+        let ahead = slot.starting + max(0, workers - live(of: key.name))
+        func refusal(_ position: Int, _ waiter: Waiter) -> Action? {
+            let queued = position - ahead
+            guard queued >= 0 else { return nil }
+            let wait = Self.expectedWait(pace: pace, workers: workers, queuedAhead: queued)
+            guard !Self.canFinish(pace: pace, after: wait, from: now, by: waiter.deadline) else { return nil }
+            return .shed(ticket: waiter.ticket, retryAfter: wait)
+        }
+        // Most releases refuse no one: the last call's wait against the earliest deadline says so.
+        let longest = Self.expectedWait(pace: pace, workers: workers, queuedAhead: slot.waiters.count - 1 - ahead)
+        guard let earliest = slot.waiters.lazy.map(\.deadline).min(),
+            !Self.canFinish(pace: pace, after: longest, from: now, by: earliest)
+        else { return [] }
         var kept: Deque<Waiter> = []
         var actions: [Action] = []
         for (position, waiter) in slot.waiters.enumerated() {
-            let queued = position - slot.starting - room
-            if queued >= 0, let wait = expectedWait(name: key.name, queuedAhead: queued),
-                !canFinish(name: key.name, after: wait, from: now, by: waiter.deadline)
-            {
-                actions.append(.shed(ticket: waiter.ticket, retryAfter: wait))
-            } else {
-                kept.append(waiter)
-            }
+            if let action = refusal(position, waiter) { actions.append(action) } else { kept.append(waiter) }
         }
         slots[key]?.waiters = kept
         prune(key)
@@ -353,15 +361,21 @@ struct PoolState {
     /// function's recent calls, as if every busy worker had just begun its call; nil before any
     /// call finished.
     private func expectedWait(name: String, queuedAhead: Int) -> Duration? {
-        guard let pace = serviceTime[name] else { return nil }
-        let workers = perFunctionLimit(name)
-        return pace * ((max(0, queuedAhead) + workers) / workers)
+        serviceTime[name].map { Self.expectedWait(pace: $0, workers: perFunctionLimit(name), queuedAhead: queuedAhead) }
+    }
+
+    private static func expectedWait(pace: Duration, workers: Int, queuedAhead: Int) -> Duration {
+        pace * ((max(0, queuedAhead) + workers) / workers)
     }
 
     /// Whether a call that starts after `wait` finishes by `deadline`, with a quarter of a call's
     /// time to spare: a call refused now costs less than one that times out after waiting.
     private func canFinish(name: String, after wait: Duration, from now: Instant, by deadline: Instant) -> Bool {
-        guard let pace = serviceTime[name] else { return true }
+        Self.canFinish(pace: serviceTime[name], after: wait, from: now, by: deadline)
+    }
+
+    private static func canFinish(pace: Duration?, after wait: Duration, from now: Instant, by deadline: Instant) -> Bool {
+        guard let pace else { return true }
         return now + wait + pace * 1.25 <= deadline
     }
 

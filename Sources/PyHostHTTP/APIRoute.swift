@@ -37,11 +37,22 @@ enum APIRoute: CaseIterable, Sendable {
 
     /// Whether `path` (a request's, without its query) is this route's path.
     func matches(_ path: String) -> Bool {
-        let pattern = self.path.split(separator: "/", omittingEmptySubsequences: false)
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        matches(components: Self.components(of: path))
+    }
+
+    /// Whether a path split by `components(of:)` is this route's path.
+    func matches(components parts: [Substring]) -> Bool {
+        let pattern = Self.patterns[self]!
         return pattern.count == parts.count
             && zip(pattern, parts).allSatisfy { expected, part in
                 expected.hasPrefix(":") ? !part.isEmpty : expected == part
             }
     }
+
+    static func components(of path: String) -> [Substring] {
+        path.split(separator: "/", omittingEmptySubsequences: false)
+    }
+
+    /// Each route's path split once: a 404 compares the request's path with all of them.
+    private static let patterns = Dictionary(uniqueKeysWithValues: allCases.map { ($0, components(of: $0.path)) })
 }

@@ -37,8 +37,9 @@ struct CrossOriginMiddleware<Context: RequestContext, Host: FunctionHostProtocol
 enum CrossOrigin {
     /// The function an invoke path calls, if `path` is one.
     static func invokedFunction(_ path: String) -> String? {
-        guard APIRoute.invoke.matches(path) || APIRoute.invokeVersion.matches(path) else { return nil }
-        return path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(2).first.map(String.init)
+        let parts = APIRoute.components(of: path)
+        guard APIRoute.invoke.matches(components: parts) || APIRoute.invokeVersion.matches(components: parts) else { return nil }
+        return String(parts[2])
     }
 
     static func headers(for origin: String) -> HTTPFields {

@@ -32,7 +32,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The methods served on `path`, or nil for a path the server does not have.
     func allowedMethods(for path: String) -> [HTTPRequest.Method]? {
         if staticPaths.contains(path) { return [.get] }
-        let methods = APIRoute.allCases.filter { $0.matches(path) }.map(\.method)
+        let parts = APIRoute.components(of: path)
+        let methods = APIRoute.allCases.filter { $0.matches(components: parts) }.map(\.method)
         return methods.isEmpty ? nil : methods
     }
 
