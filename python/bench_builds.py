@@ -6,7 +6,8 @@ c=1 (a keep-alive client) and wrk throughput at c=32, for hello and the pandas g
 Each binary runs with PYHOST_RUNTIME_DIR set to its runtime folder (python/ of its checkout).
 ROUNDS=N (default 2) alternates the builds N times; the table shows medians. hello_server_cpu is
 the server process's CPU (user and kernel) per hello call at c=1, and hello_worker_cpu its workers',
-read from /proc over the same calls. Needs wrk."""
+read from /proc over the same calls; not_found_server_cpu the server's per GET of a path no
+route has (the HTTP layer alone). Needs wrk."""
 import http.client, json, os, pathlib, socket, statistics, subprocess, sys, tempfile, time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import proctree  # noqa: E402
@@ -52,6 +53,15 @@ def latency(port, name, n, server=None):
     after = cpu()
     return statistics.median(samples), (after[0] - before[0]) * 1e6 / n, (after[1] - before[1]) * 1e6 / n
 
+def not_found_cpu(port, server, n=5000):
+    """The server's CPU µs per keep-alive GET of a path no route has (a 404): the HTTP layer alone."""
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    for i in range(n + 50):
+        if i == 50: before = sum(proctree.cpu_seconds(server))
+        c.request("GET", "/nope"); r = c.getresponse(); r.read()
+        assert r.status == 404
+    return (sum(proctree.cpu_seconds(server)) - before) * 1e6 / n
+
 def throughput(port, name):
     body = json.dumps(CASES[name][1])
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as s:
@@ -62,7 +72,7 @@ def throughput(port, name):
     return float(line.split()[1]), non2xx
 
 builds = {"before": (sys.argv[1], sys.argv[2]), "after": (sys.argv[3], sys.argv[4])}
-results = {k: {"hello_p50": [], "hello_server_cpu": [], "hello_worker_cpu": [], "pandas_p50": [], "hello_rps": [], "pandas_rps": []} for k in builds}
+results = {k: {"hello_p50": [], "hello_server_cpu": [], "hello_worker_cpu": [], "not_found_server_cpu": [], "pandas_p50": [], "hello_rps": [], "pandas_rps": []} for k in builds}
 for round_ in range(int(os.environ.get("ROUNDS", "2"))):
     for label, (binary, runtime) in builds.items():
         p, port = start(binary, runtime)
@@ -70,6 +80,7 @@ for round_ in range(int(os.environ.get("ROUNDS", "2"))):
             p50, server_cpu, worker_cpu = latency(port, "hello", 5000, server=p.pid)
             results[label]["hello_p50"].append(p50)
             results[label]["hello_server_cpu"].append(server_cpu); results[label]["hello_worker_cpu"].append(worker_cpu)
+            results[label]["not_found_server_cpu"].append(not_found_cpu(port, p.pid))
             results[label]["pandas_p50"].append(latency(port, "pandas", 400))
             rps, bad = throughput(port, "hello"); results[label]["hello_rps"].append(rps)
             rps2, bad2 = throughput(port, "pandas"); results[label]["pandas_rps"].append(rps2)
@@ -77,7 +88,7 @@ for round_ in range(int(os.environ.get("ROUNDS", "2"))):
         finally:
             p.terminate(); p.wait()
 print("| figure | before | after | after ÷ before |\n|---|---|---|---|")
-for key in ["hello_p50", "hello_server_cpu", "hello_worker_cpu", "pandas_p50", "hello_rps", "pandas_rps"]:
+for key in ["hello_p50", "hello_server_cpu", "hello_worker_cpu", "not_found_server_cpu", "pandas_p50", "hello_rps", "pandas_rps"]:
     b = statistics.median(results["before"][key]); a = statistics.median(results["after"][key])
     print(f"| {key} | {b:,.0f} | {a:,.0f} | {a/b:.2f} |")
 print(json.dumps(results))
