@@ -4,8 +4,8 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// The web console's static files (Console/, with Vue fetched into Console/vendor by the set-up),
-/// read once at start-up and served from memory.
+/// The web console's static files: every file under Console/, with Vue and CodeMirror fetched into
+/// Console/vendor by the set-up, read once at start-up and served from memory.
 struct ConsoleFiles: Sendable {
     struct File: Sendable {
         let body: ByteBuffer
@@ -23,9 +23,13 @@ struct ConsoleFiles: Sendable {
     static func load() -> ConsoleFiles {
         guard let root = Bundle.module.url(forResource: "Console", withExtension: nil) else { return ConsoleFiles(files: [:]) }
         var files: [String: File] = [:]
-        for relative in ["index.html", "app.js", "style.css", "favicon.svg", "vendor/vue.esm-browser.prod.js"] {
-            let url = root.appendingPathComponent(relative)
-            guard let data = try? Data(contentsOf: url) else { continue }
+        let prefix = root.standardizedFileURL.path + "/"
+        let listing = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])?.allObjects ?? []
+        for case let url as URL in listing {
+            guard (try? url.resourceValues(forKeys: [URLResourceKey.isRegularFileKey]).isRegularFile) == true,
+                let data = try? Data(contentsOf: url)
+            else { continue }
+            let relative = url.standardizedFileURL.path.dropFirst(prefix.count)
             let type = contentTypes[url.pathExtension] ?? "application/octet-stream"
             files["/console/\(relative)"] = File(body: ByteBuffer(data: data), contentType: type)
         }
@@ -49,8 +53,9 @@ struct ConsoleFiles: Sendable {
 
     /// What the console's pages may do: load scripts, styles and data from this server only, run
     /// no inline script but the import map (allowed by its digest), never be framed, never be read
-    /// as another type, and send no referrer. Vue compiles the templates in app.js at run time,
-    /// which needs 'unsafe-eval'.
+    /// as another type, and send no referrer. Vue compiles the components' templates at run time,
+    /// which needs 'unsafe-eval'. CodeMirror styles the editor, in a shadow root, with constructed
+    /// style sheets, which 'style-src' does not govern.
     var securityHeaders: HTTPFields {
         let policy = [
             "default-src 'none'", "script-src 'self' 'unsafe-eval' \(importMapDigests.map { "'\($0)'" }.joined(separator: " "))",
