@@ -36,11 +36,13 @@ export function errorText(reply) {
   return error ? `${reply.status} ${error.type}: ${error.message}` : `${reply.status}`;
 }
 
-// A JSON object kept in localStorage under one key.
+// A JSON object kept in localStorage under one key. Where the browser's storage is full, it is not
+// kept: what it holds is a convenience the API does not offer, never the only copy of anything.
 export const stored = {
   read: (key) => { try { return JSON.parse(localStorage.getItem(key)) ?? {}; } catch { return {}; } },
-  write: (key, value) => localStorage.setItem(key, JSON.stringify(value)),
+  write: (key, value) => { try { localStorage.setItem(key, JSON.stringify(value)); } catch { /* full */ } },
 };
+const KEPT_REQUESTS = 500;
 
 // The API serves only the serving version's source, so the sources this browser sent or read are
 // kept by their sha256, which every version carries.
@@ -128,9 +130,8 @@ export async function invoke() {
   const error = envelope.error ?? null;
   // The server does not keep requests; this browser does, so that its calls can be run again.
   if (envelope.invocation_id) {
-    const requests = stored.read("pyhost-sent");
-    requests[envelope.invocation_id] = request;
-    stored.write("pyhost-sent", requests);
+    const requests = Object.entries(stored.read("pyhost-sent")).slice(1 - KEPT_REQUESTS);
+    stored.write("pyhost-sent", Object.fromEntries([...requests, [envelope.invocation_id, request]]));
   }
   state.invocation = {
     status: reply.status, ms: reply.ms, logs: envelope.logs ?? "", id: envelope.invocation_id ?? "", version: envelope.version,
