@@ -172,12 +172,13 @@ struct PoolState {
         return .wait(ticket: ticket, actions: pump())
     }
 
-    /// One more worker for `key`, the version its function serves, if the function and the host
-    /// have room for it without evicting anyone's and none is starting: a call had to take a worker
-    /// from another event loop than its own (see `WorkerPool.acquire`).
+    /// One more worker for `key`, the version its function serves, when a call had to take a worker
+    /// from another event loop than its own (see `WorkerPool.acquire`) and it was the last idle
+    /// one: so a function keeps at most one worker more than its calls in flight, within its limit
+    /// and the host's, evicting no one's, one start at a time.
     mutating func addWorker(for key: FunctionKey) -> [Action] {
         guard var slot = slots[key], current[key.name]?.key == key, !slot.tombstone, !slot.startFailed, slot.starting == 0,
-            live(of: key.name) < perFunctionLimit(key.name), liveCount < limits.total
+            slot.idle.isEmpty, live(of: key.name) < perFunctionLimit(key.name), liveCount < limits.total
         else { return [] }
         slot.starting += 1
         slots[key] = slot
@@ -264,7 +265,8 @@ struct PoolState {
             }
             prune(key)
         }
-        return actions
+        // The places freed may be what a function kept warm below its floor was waiting for.
+        return actions.isEmpty ? [] : actions + pump()
     }
 
     /// The function was deleted: its idle workers retire now and the calls waiting for one fail.
@@ -318,13 +320,16 @@ struct PoolState {
             return shed + [.hand(ticket: waiter.ticket, worker: worker)]
         }
         slots[key]!.idle.append((worker, now))
-        // A worker back from a call changes no count: only calls waiting for a start need a pump.
-        return shed + (mayYield && !hasWaitersToStart ? [] : pump())
+        // A worker back from a call changes no count: only calls waiting for a start, or a
+        // function below the workers it keeps warm, need a pump.
+        return shed + (mayYield && !hasStartsToMake ? [] : pump())
     }
 
-    /// Whether some version has more calls waiting than workers starting for it.
-    private var hasWaitersToStart: Bool {
+    /// Whether some version has more calls waiting than workers starting for it, or some serving
+    /// version fewer workers than it keeps warm.
+    private var hasStartsToMake: Bool {
         slots.values.contains { $0.waiters.count > $0.starting }
+            || current.values.contains { $0.setting.minWarm > (slots[$0.key]?.live ?? 0) }
     }
 
     /// Refuses the calls waiting for `key` that, at the function's recent pace, cannot start

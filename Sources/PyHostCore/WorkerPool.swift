@@ -57,8 +57,8 @@ public actor WorkerPool {
     ///
     /// `loop` is the event loop of the call's connection: an idle worker whose channel is on it is
     /// taken first, as the whole call then runs on one thread, where a worker on another loop costs
-    /// a wake-up of that loop's thread each way. A call that must take a worker from another loop
-    /// starts one more on its own, when the function has room for it.
+    /// a wake-up of that loop's thread each way. A call that must take the last idle worker from
+    /// another loop starts one more on its own, when the function has room for it.
     /// - Throws: `HostError.saturated` when the queue is full or the call cannot start before its
     ///   deadline, `.functionNotFound` when the version was deleted meanwhile, or the error that
     ///   kept a worker from starting.
@@ -76,7 +76,10 @@ public actor WorkerPool {
                     discard(pid)
                     continue
                 }
-                if let loop, worker.eventLoop !== loop { perform(state.addWorker(for: key), near: loop) }
+                if let loop, worker.eventLoop !== loop {
+                    // Not a cold start: no call waits for it.
+                    for case .spawn(let key) in state.addWorker(for: key) { Task { await self.spawn(key, near: loop) } }
+                }
                 return worker
             case .saturated(let retryAfter):
                 throw HostError.saturated(retryAfterSeconds: retryAfter.wholeSecondsRoundedUp)
@@ -205,16 +208,15 @@ public actor WorkerPool {
         waiter.resume(with: .failure(HostError.saturated(retryAfterSeconds: 1)))
     }
 
-    /// Carries out the state's actions. `spawnError` is what fails the calls a failed spawn was for;
-    /// a worker started goes on `loop`, if one is given.
-    private func perform(_ actions: [PoolState.Action], spawnError: (any Error)? = nil, near loop: (any EventLoop)? = nil) {
+    /// Carries out the state's actions. `spawnError` is what fails the calls a failed spawn was for.
+    private func perform(_ actions: [PoolState.Action], spawnError: (any Error)? = nil) {
         for action in actions {
             switch action {
             case .hand(let ticket, let pid):
                 waiters.removeValue(forKey: ticket)?.resume(with: .success(workers[pid]!))
             case .spawn(let key):
                 HostMetrics.coldStart(key)
-                Task { await self.spawn(key, near: loop) }
+                Task { await self.spawn(key, near: nil) }
             case .retire(let pid):
                 service[pid] = nil
                 workers.removeValue(forKey: pid)?.terminate()

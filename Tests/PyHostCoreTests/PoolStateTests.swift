@@ -58,15 +58,28 @@ import Testing
         #expect(state.acquire(hello, now: start, deadline: start + .seconds(60)) { $0 == 102 } == .use(102))
     }
 
-    @Test func noWorkerIsAddedForAVersionThatNoLongerServesOrPastTheTotal() {
+    @Test func noWorkerIsAddedWhileOneIsIdleForAVersionThatNoLongerServesOrPastTheTotal() {
         var state = makeState(perFunction: 4, total: 2)
         _ = state.adopt(100, key: hello, now: start)
         _ = state.adopt(101, key: sales, now: start)
+        #expect(state.addWorker(for: hello).isEmpty, "an idle worker is left: sequential calls keep no more workers")
+        #expect(state.acquire(hello, at: start) == .use(100))
         #expect(state.addWorker(for: hello).isEmpty, "the host is at its total")
         _ = state.removed(101)
         let older = FunctionKey(name: "hello", version: 0, instance: "h0")
         #expect(state.addWorker(for: older).isEmpty, "not the serving version")
         #expect(state.addWorker(for: hello) == [.spawn(hello)])
+    }
+
+    @Test func aFunctionBelowItsWarmFloorStartsWorkersWhenPlacesFree() {
+        var state = makeState(perFunction: 2, total: 2)
+        let warm = FunctionKey(name: "warm", version: 1, instance: "w1")
+        #expect(state.makeCurrent(name: "warm", key: warm, minWarm: 2, adopting: (100, start)) == [.spawn(warm)])
+        _ = state.spawned(101, key: warm, now: start)
+        // Another function's deploy takes a place: the host is at its total, so one of warm's goes.
+        #expect(state.adopt(102, key: hello, now: start + .seconds(1)) == [.retire(100)])
+        // Its worker idles out, freeing the place: warm starts a worker to get back to its floor.
+        #expect(state.expire(now: start + .seconds(700)) == [.retire(102), .spawn(warm)])
     }
 
     @Test func aBusyFunctionGrowsToItsLimitThenQueuesThenRefuses() throws {
