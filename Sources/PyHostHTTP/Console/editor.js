@@ -11,7 +11,10 @@ import {
 } from "codemirror";
 
 const markLine = StateEffect.define();
-const gutterMark = new (class extends GutterMarker { elementClass = "cm-error-line"; })();
+class ErrorLineMarker extends GutterMarker {
+  elementClass = "cm-error-line";
+}
+const gutterMark = new ErrorLineMarker();
 const textMark = Decoration.line({ class: "cm-error-line" });
 
 // The marked line's number, or null; kept until the next deploy says otherwise.

@@ -20,6 +20,11 @@ export function minuteStats(invocations, now = Date.now()) {
   });
 }
 
+function title({ ago, calls, p50, p99 }) {
+  const when = ago ? `${ago} min ago` : "this minute";
+  return calls ? `${when}: ${calls} calls, p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms` : `${when}: no calls`;
+}
+
 // The chart's geometry in a 200 × 60 box: a bar per minute for its calls (scaled to the busiest
 // minute) and a tick across it at its p50 and at its p99 (scaled to the slowest p99), joined by lines.
 export function chartShapes(minutes) {
@@ -31,7 +36,7 @@ export function chartShapes(minutes) {
     const height = (minute.calls / mostCalls) * 56;
     const left = index * width + 2;
     return {
-      x: left, y: 60 - height, width: width - 4, height, right: left + width - 4, title: `${minute.calls} calls`,
+      x: left, y: 60 - height, width: width - 4, height, right: left + width - 4, title: title(minute),
       p50: minute.calls ? y(minute.p50) : null, p99: minute.calls ? y(minute.p99) : null,
     };
   });
