@@ -58,7 +58,8 @@ public actor WorkerPool {
     /// `loop` is the event loop of the call's connection: an idle worker whose channel is on it is
     /// taken first, as the whole call then runs on one thread, where a worker on another loop costs
     /// a wake-up of that loop's thread each way. A call that must take the last idle worker from
-    /// another loop starts one more on its own, when the function has room for it.
+    /// another loop, one that has served `callsBeforeLocality` calls, starts one more on its own
+    /// loop when the function has room for it.
     /// - Throws: `HostError.saturated` when the queue is full or the call cannot start before its
     ///   deadline, `.functionNotFound` when the version was deleted meanwhile, or the error that
     ///   kept a worker from starting.
@@ -76,7 +77,7 @@ public actor WorkerPool {
                     discard(pid)
                     continue
                 }
-                if let loop, worker.eventLoop !== loop {
+                if let loop, worker.eventLoop !== loop, (service[pid]?.served ?? 0) >= Self.callsBeforeLocality {
                     // Not a cold start: no call waits for it.
                     for case .spawn(let key) in state.addWorker(for: key) { Task { await self.spawn(key, near: loop) } }
                 }
@@ -167,6 +168,11 @@ public actor WorkerPool {
         }
         idleCPU = idleCPU.filter { workers[$0.key] != nil }
     }
+
+    /// Calls a worker serves before a call crossing to it from another event loop starts one on
+    /// the caller's: a start costs a fork and a module load (~2 ms of CPU), a crossing ~40 µs, so
+    /// only a function called this often gains from it.
+    static let callsBeforeLocality = 64
 
     /// CPU a worker may use while idle over its life before it is ended.
     static let idleCPUBudget = Duration.milliseconds(200)
