@@ -16,12 +16,14 @@ export const InvokePanel = {
       label.value = "";
     }
 
-    async function copy(which, text) {
+    // Without a clipboard (a page served over plain http to another machine), the command is selected.
+    async function copy(which, text, event) {
       try {
         await navigator.clipboard.writeText(text);
         copied.value = which;
       } catch {
-        copied.value = null;  // no clipboard here (a page not served over https or localhost): select the text instead
+        copied.value = null;
+        window.getSelection().selectAllChildren(event.target.previousElementSibling);
       }
     }
     return { state, label, copied, curl, cli, save, copy, invoke, forgetRequest };
@@ -42,8 +44,8 @@ export const InvokePanel = {
         </li>
       </ul>
       <template v-if="state.selected">
-        <div class="command"><code id="curl">{{ curl }}</code><button class="link" @click="copy('curl', curl)">{{ copied === 'curl' ? 'copied' : 'copy' }}</button></div>
-        <div class="command"><code id="cli">{{ cli }}</code><button class="link" @click="copy('cli', cli)">{{ copied === 'cli' ? 'copied' : 'copy' }}</button></div>
+        <div class="command"><code id="curl">{{ curl }}</code><button class="link" @click="copy('curl', curl, $event)" id="copy-curl">{{ copied === 'curl' ? 'copied' : 'copy' }}</button></div>
+        <div class="command"><code id="cli">{{ cli }}</code><button class="link" @click="copy('cli', cli, $event)" id="copy-cli">{{ copied === 'cli' ? 'copied' : 'copy' }}</button></div>
       </template>
     </section>`,
 };

@@ -4,6 +4,9 @@ import { computed, onBeforeUnmount, watch } from "vue";
 import { cellText, sortedRows, tableCsv, tracebackLines } from "./results.js";
 import { state } from "./store.js";
 
+// Rows drawn at most; the CSV download holds them all.
+const SHOWN_ROWS = 1000;
+
 export const ResultView = {
   setup() {
     const call = computed(() => state.invocation);
@@ -11,6 +14,7 @@ export const ResultView = {
       const { table, sort } = call.value ?? {};
       return table && sort ? sortedRows(table, sort.column, sort.descending) : table?.rows ?? [];
     });
+    const shownRows = computed(() => rows.value.slice(0, SHOWN_ROWS));
     const json = computed(() => JSON.stringify(call.value?.error ? { error: call.value.error } : call.value?.result, null, 2));
     const traceback = computed(() => tracebackLines(call.value?.error?.traceback ?? [], state.name));
     const shown = computed(() => (traceback.value.length ? "traceback" : call.value?.table ? call.value.view : "json"));
@@ -26,7 +30,7 @@ export const ResultView = {
       const sort = call.value.sort;
       call.value.sort = { column, descending: sort?.column === column && !sort.descending };
     }
-    return { state, call, rows, json, traceback, shown, csv, sortBy, cellText };
+    return { state, call, rows, shownRows, json, traceback, shown, csv, sortBy, cellText, SHOWN_ROWS };
   },
   template: `
     <section v-if="call" class="result">
@@ -49,8 +53,9 @@ export const ResultView = {
             <table class="rows" id="result-table">
               <thead><tr><th v-for="column in call.table.columns" @click="sortBy(column)" :class="{ sorted: call.sort?.column === column }">
                 {{ column }}<span v-if="call.sort?.column === column">{{ call.sort.descending ? " ▼" : " ▲" }}</span></th></tr></thead>
-              <tbody><tr v-for="row in rows"><td v-for="value in row">{{ cellText(value) }}</td></tr></tbody>
+              <tbody><tr v-for="row in shownRows"><td v-for="value in row">{{ cellText(value) }}</td></tr></tbody>
             </table>
+            <p class="muted" v-if="rows.length > SHOWN_ROWS" id="result-note">The first {{ SHOWN_ROWS }} of {{ rows.length }} rows; the CSV holds them all.</p>
           </div>
           <pre class="output" id="result" v-else>{{ json }}</pre>
         </div>

@@ -135,6 +135,12 @@ def test_write_deploy_fix_invoke_and_operate_a_function_in_the_console(server, b
     cli = browser.find_element(By.ID, "cli").text
     assert " pyhost invoke console-demo " in cli
     assert '"Hi Ada"' in run(cli.replace(" pyhost ", f" {BINARY} ", 1))
+    browser.execute_cdp_cmd("Browser.grantPermissions", {
+        "origin": server.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    browser.find_element(By.ID, "copy-curl").click()
+    wait_for_text(browser, "copy-curl", "copied")
+    clipboard = browser.execute_async_script("navigator.clipboard.readText().then(arguments[0])")
+    assert clipboard == browser.find_element(By.ID, "curl").text
     browser.save_screenshot(str(SCREENSHOTS / "console-invoke.png"))
 
     type_into(browser, "request-label", "ada")
@@ -202,6 +208,8 @@ def test_write_deploy_fix_invoke_and_operate_a_function_in_the_console(server, b
 
 def test_a_row_result_is_a_sortable_table_with_a_csv_download(server, browser, tmp_path):
     assert server.deploy("console-table", SALES).status == 201
+    long = "import pandas as pd\ndef handle(request):\n    return pd.DataFrame({'n': range(1500)})\n"
+    assert server.deploy("console-long", long).status == 201
     open_console(browser, server)
     select_function(browser, "console-table")
     type_into(browser, "request", "{}")
@@ -227,6 +235,15 @@ def test_a_row_result_is_a_sortable_table_with_a_csv_download(server, browser, t
     browser.find_element(By.ID, "view-json").click()
     assert '"region": "north"' in browser.find_element(By.ID, "result").text
     assert browser.find_elements(By.ID, "result-table") == []
+
+    select_function(browser, "console-long")
+    browser.find_element(By.ID, "invoke").click()
+    assert wait_for_text(browser, "result-note", "1500") == "The first 1000 of 1500 rows; the CSV holds them all."
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#result-table tbody tr")) == 1000
+    browser.find_element(By.ID, "download-csv").click()
+    download = tmp_path / "console-long.csv"
+    WebDriverWait(browser, 20).until(lambda _: download.exists())
+    assert download.read_bytes().decode().split("\r\n") == ["n", *map(str, range(1500)), ""]
 
 
 def test_tracebacks_are_marked_in_the_editor_and_shown_with_the_handlers_lines(server, browser):
