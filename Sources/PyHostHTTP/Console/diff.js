@@ -32,10 +32,10 @@ function commonSubsequenceDiff(a, b) {
     if (i < a.length && j < b.length && a[i] === b[j]) {
       lines.push({ kind: " ", text: a[i++] });
       j++;
-    } else if (j < b.length && (i === a.length || common[i][j + 1] >= common[i + 1][j])) {
-      lines.push({ kind: "+", text: b[j++] });
-    } else {
+    } else if (i < a.length && (j === b.length || common[i + 1][j] >= common[i][j + 1])) {
       lines.push({ kind: "-", text: a[i++] });
+    } else {
+      lines.push({ kind: "+", text: b[j++] });
     }
   }
   return lines;

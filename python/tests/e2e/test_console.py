@@ -1,6 +1,6 @@
 """The web console in a real browser (headless Chromium through Selenium): write a function in the
-editor, deploy with a syntax error marked on its line, fix it, invoke, read results, logs and
-tracebacks, run a call again, change settings, diff versions, roll back and delete. The screenshots
+editor, deploy with a syntax error marked on its line, fix it, invoke, read a DataFrame as a table,
+logs and tracebacks, run a call again, change settings, diff versions, roll back and delete. The screenshots
 it takes are the README's."""
 
 import os
@@ -25,7 +25,8 @@ SCREENSHOTS = pathlib.Path(os.environ.get("PYHOST_SCREENSHOTS", pathlib.Path(tem
 
 BROKEN = "def handle(request):\n    greeting = 'Hi ' + request['name'\n    return {'message': greeting}\n"
 FIXED = "def handle(request):\n    greeting = 'Hi ' + request['name']\n    return {'message': greeting}\n"
-CHATTY = "def handle(request):\n    print('greeting', request['name'])\n    return {'message': 'Hello ' + request['name']}\n"
+TABULAR = ("import pandas as pd\n\ndef handle(request):\n    print('greeting', request['name'])\n"
+           "    return pd.DataFrame({'name': [request['name']], 'letters': [len(request['name'])]})\n")
 SALES = ("import pandas as pd\n\ndef handle(request):\n"
          "    sales = pd.DataFrame({'region': ['north', 'south', 'east'], 'total': [1.5, 12, 3]})\n"
          "    return sales.set_index('region')\n")
@@ -95,6 +96,11 @@ def select_function(browser, name):
     WebDriverWait(browser, 60).until(conditions.presence_of_element_located((By.ID, "versions")))
 
 
+def table_cells(browser):
+    rows = browser.find_element(By.ID, "result-table").find_elements(By.TAG_NAME, "tr")
+    return [[cell.text for cell in row.find_elements(By.CSS_SELECTOR, "th, td")] for row in rows]
+
+
 def severe_entries(browser):
     return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
 
@@ -149,18 +155,19 @@ def test_write_deploy_fix_invoke_and_operate_a_function_in_the_console(server, b
     browser.find_element(By.CSS_SELECTOR, "[data-load='ada']").click()
     assert browser.find_element(By.ID, "request").get_attribute("value") == '{"name": "Ada"}'
 
-    write_source(browser, CHATTY)
+    write_source(browser, TABULAR)
     editor(browser).send_keys(Keys.CONTROL, "s")
     wait_for_text(browser, "deploy-status", "deployed version 2")
     browser.find_element(By.ID, "invoke").click()
-    wait_for_text(browser, "result", "Hello Ada")
+    wait_for_text(browser, "result-table", "Ada")
+    assert table_cells(browser) == [["name", "letters"], ["Ada", "3"]]
     assert wait_for_text(browser, "logs", "greeting Ada") == "greeting Ada"
 
     type_into(browser, "request", '{"name": "Bo"}')
     browser.find_element(By.CSS_SELECTOR, f"[data-rerun='{invocation_id}']").click()
     wait_for_text(browser, "chart-caption", "5 calls in 10 min")  # with the curl and CLI calls
     assert browser.find_element(By.ID, "request").get_attribute("value") == '{"name": "Ada"}'
-    assert browser.find_element(By.ID, "result").text == '{\n  "message": "Hello Ada"\n}'
+    assert table_cells(browser) == [["name", "letters"], ["Ada", "3"]]
     history = server.request("GET", "/functions/console-demo/logs").json()["invocations"]
     assert [(call["version"], call["logs"]) for call in history] == [(2, "greeting Ada\n")] * 2 + [(1, "")] * 3
     # With fewer than 100 calls a minute, a minute's p99 is its slowest call.
@@ -172,10 +179,12 @@ def test_write_deploy_fix_invoke_and_operate_a_function_in_the_console(server, b
     Select(browser.find_element(By.ID, "diff-from")).select_by_visible_text("1")
     Select(browser.find_element(By.ID, "diff-to")).select_by_visible_text("2")
     diff = browser.find_element(By.ID, "diff")
-    assert [line.text for line in diff.find_elements(By.CSS_SELECTOR, ".removed")] == [
-        "-     greeting = 'Hi ' + request['name']", "-     return {'message': greeting}"]
-    assert [line.text for line in diff.find_elements(By.CSS_SELECTOR, ".added")] == [
-        "+     print('greeting', request['name'])", "+     return {'message': 'Hello ' + request['name']}"]
+    assert [line.text for line in diff.find_elements(By.TAG_NAME, "span")] == [
+        "+ import pandas as pd", "+ ", "  def handle(request):",
+        "-     greeting = 'Hi ' + request['name']", "-     return {'message': greeting}",
+        "+     print('greeting', request['name'])",
+        "+     return pd.DataFrame({'name': [request['name']], 'letters': [len(request['name'])]})", "  "]
+    assert len(diff.find_elements(By.CSS_SELECTOR, ".removed")) == 2 and len(diff.find_elements(By.CSS_SELECTOR, ".added")) == 4
     browser.find_element(By.CSS_SELECTOR, "[data-show='1']").click()
     assert browser.find_element(By.ID, "version-source").text == FIXED.rstrip("\n")
 
@@ -184,7 +193,7 @@ def test_write_deploy_fix_invoke_and_operate_a_function_in_the_console(server, b
     browser.find_element(By.ID, "save-settings").click()
     wait_for_text(browser, "settings-status", "saved as version 3")
     serving = server.request("GET", "/functions/console-demo").json()
-    assert (serving["version"], serving["timeout_seconds"], serving["min_warm"], serving["source"]) == (3, 5, 1, CHATTY)
+    assert (serving["version"], serving["timeout_seconds"], serving["min_warm"], serving["source"]) == (3, 5, 1, TABULAR)
 
     browser.find_element(By.CSS_SELECTOR, "[data-rollback='1']").click()
     wait_for_text(browser, "deploy-status", "serving version 1")
@@ -216,15 +225,11 @@ def test_a_row_result_is_a_sortable_table_with_a_csv_download(server, browser, t
     browser.find_element(By.ID, "invoke").click()
     wait_for_text(browser, "result-table", "north")
 
-    def cells():
-        rows = browser.find_element(By.ID, "result-table").find_elements(By.TAG_NAME, "tr")
-        return [[cell.text for cell in row.find_elements(By.CSS_SELECTOR, "th, td")] for row in rows]
-
-    assert cells() == [["region", "total"], ["north", "1.5"], ["south", "12"], ["east", "3"]]
+    assert table_cells(browser) == [["region", "total"], ["north", "1.5"], ["south", "12"], ["east", "3"]]
     browser.find_element(By.XPATH, "//table[@id='result-table']//th[contains(., 'total')]").click()
-    assert cells()[1:] == [["north", "1.5"], ["east", "3"], ["south", "12"]], "numbers sort as numbers"
+    assert table_cells(browser)[1:] == [["north", "1.5"], ["east", "3"], ["south", "12"]], "numbers sort as numbers"
     browser.find_element(By.XPATH, "//table[@id='result-table']//th[contains(., 'total')]").click()
-    assert cells()[1:] == [["south", "12"], ["east", "3"], ["north", "1.5"]]
+    assert table_cells(browser)[1:] == [["south", "12"], ["east", "3"], ["north", "1.5"]]
 
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
     browser.find_element(By.ID, "download-csv").click()
