@@ -200,6 +200,9 @@ def test_write_deploy_fix_invoke_and_operate_a_function_in_the_console(server, b
     assert editor_text(browser) == FIXED
     browser.find_element(By.ID, "invoke").click()
     wait_for_text(browser, "result", "Hi Ada")
+    Select(browser.find_element(By.ID, "diff-from")).select_by_visible_text("1")
+    Select(browser.find_element(By.ID, "diff-to")).select_by_visible_text("2")
+    browser.execute_script("arguments[0].closest('section').scrollIntoView()", browser.find_element(By.ID, "chart"))
     browser.save_screenshot(str(SCREENSHOTS / "console-versions.png"))
     assert server.invoke("console-demo", {"name": "Bo"}).json() == {"message": "Hi Bo"}
 
