@@ -6,6 +6,7 @@ import { HistoryPanel } from "./history-panel.js";
 import { InvokePanel } from "./invoke-panel.js";
 import { KeysPanel } from "./keys-panel.js";
 import { ResultView } from "./result-view.js";
+import { tracebackLines } from "./results.js";
 import { deploy, invoke, newFunction, saveToken, select, start, state } from "./store.js";
 import { VersionsPanel } from "./versions-panel.js";
 
@@ -28,7 +29,7 @@ const App = {
       start();
     });
     onBeforeUnmount(() => window.removeEventListener("keydown", shortcut, true));
-    return { state, select, deploy, newFunction, saveToken };
+    return { state, select, deploy, newFunction, saveToken, tracebackLines };
   },
   template: `
     <header>
@@ -58,7 +59,8 @@ const App = {
             </span>
           </div>
           <python-editor v-model="state.source" :marked-line="state.errorLine"></python-editor>
-          <pre v-if="state.deploy?.error?.traceback?.length" class="output error-box" id="deploy-traceback">{{ state.deploy.error.traceback.join("\\n") }}</pre>
+          <pre v-if="state.deploy?.error?.traceback?.length" class="output traceback" id="deploy-traceback"><span v-for="line in tracebackLines(state.deploy.error.traceback, state.name)" :class="[line.kind, { own: line.own }]">{{ line.text }}
+</span></pre>
         </section>
         <div class="columns">
           <invoke-panel></invoke-panel>

@@ -261,7 +261,8 @@ def test_tracebacks_are_marked_in_the_editor_and_shown_with_the_handlers_lines(s
     browser.find_element(By.ID, "deploy").click()
     assert "JSONDecodeError" in wait_for_text(browser, "deploy-status", "422")
     WebDriverWait(browser, 10).until(lambda _: marked_lines(browser) == ["3"])
-    assert 'File "console-error.py", line 3, in <module>' in browser.find_element(By.ID, "deploy-traceback").text
+    frames = browser.find_elements(By.CSS_SELECTOR, "#deploy-traceback .own.frame, #deploy-traceback .own.code")
+    assert [line.text.strip() for line in frames] == ['File "console-error.py", line 3, in <module>', "settings = json.loads('{')"]
 
     write_source(browser, "def parse(text):\n    return int(text)\n\ndef handle(request):\n    return parse(request)\n")
     browser.find_element(By.ID, "deploy").click()
