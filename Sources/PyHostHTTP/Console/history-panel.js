@@ -25,7 +25,8 @@ export const HistoryPanel = {
           </template></template>
         </svg>
         <figcaption class="muted" id="chart-caption">
-          {{ minutes.reduce((sum, minute) => sum + minute.calls, 0) }} calls in {{ MINUTES }} min (bars);
+          {{ minutes.reduce((sum, minute) => sum + minute.calls, 0) }} calls in {{ MINUTES }} min (bars), of the
+          {{ state.history.length }} the server keeps;
           <span class="p50">p50</span> and <span class="p99">p99</span> up to {{ chart.slowest.toFixed(1) }} ms.
           This minute: {{ recent.calls }} calls<template v-if="recent.calls">, p50 {{ recent.p50.toFixed(1) }} ms, p99 {{ recent.p99.toFixed(1) }} ms</template>.
         </figcaption>
