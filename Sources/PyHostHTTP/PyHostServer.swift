@@ -24,24 +24,31 @@ public enum PyHostServer {
         // Outside the error middleware: an invocation's errors carry its CORS headers too.
         router.add(middleware: CrossOriginMiddleware(host: host))
         router.add(middleware: JSONErrorMiddleware(staticPaths: Set(console.files.keys)))
-        router.add(
-            middleware: BrowserGuardMiddleware(publicHosts: publicHosts + [address]) { origin, function in
-                host.allowsCrossOrigin(origin, toCall: function)
-            })
-        FunctionRoutes(host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load(), metrics: metrics)
-            .add(to: router)
+        let browserGuard = BrowserGuardMiddleware<BasicRequestContext>(publicHosts: publicHosts + [address]) { origin, function in
+            host.allowsCrossOrigin(origin, toCall: function)
+        }
+        router.add(middleware: browserGuard)
+        let routes = FunctionRoutes<BasicRequestContext, _>(
+            host: host, deployToken: deployToken, openAPIDocument: try OpenAPIDocument.load(), metrics: metrics)
+        routes.add(to: router)
         console.add(to: router)
         let connections = ConnectionGuard.forDescriptorLimit()
+        let invocations = routes.invocationSteps(
+            acceptsAuthority: { browserGuard.accepts(authority: $0) }, serverName: serverName, logger: logger)
         return Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [connections.handler()])),
-            configuration: .init(address: .hostname(address, port: port), serverName: "pyhost"),
+            server: .http1(
+                configuration: .init(additionalChannelHandlers: [connections.handler(), InvokeFastPath(steps: invocations)])),
+            configuration: .init(address: .hostname(address, port: port), serverName: serverName),
             logger: logger
         )
     }
 }
 
 extension PyHostServer {
+    /// The `Server` header of every answer.
+    static let serverName = "pyhost"
+
     /// Routes swift-metrics into a Prometheus registry, which `/metrics` exports. Call once, first.
     public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()

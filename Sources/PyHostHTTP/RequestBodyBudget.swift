@@ -8,7 +8,8 @@ import Synchronization
 /// the body bytes as they arrive, not for the length it announces, so a client that announces a
 /// large body and sends nothing holds nothing; the charge is given back once the route is done
 /// with the body. A request whose bytes would pass the budget gets 503 `Busy` with `Retry-After`
-/// and is read no further. Every route that reads a body reads it here.
+/// and is read no further. Every route that reads a body reads it here, and `InvokeFastPath`
+/// charges the invocations it reads itself.
 final class RequestBodyBudget: Sendable {
     static var totalBytes: Int { 128 * 1024 * 1024 }
 
@@ -26,7 +27,7 @@ final class RequestBodyBudget: Sendable {
         of request: Request, upTo limit: Int, tooLarge: HostError, _ use: (ByteBuffer) async throws -> T
     ) async throws -> T {
         var charged = 0
-        defer { held.withLock { $0 -= charged } }
+        defer { giveBack(charged) }
         var body: ByteBuffer?
         for try await chunk in request.body {
             try charge(chunk.readableBytes)
@@ -38,7 +39,17 @@ final class RequestBodyBudget: Sendable {
         return try await use(body ?? ByteBuffer())
     }
 
-    private func charge(_ bytes: Int) throws {
+    /// Bytes charged now.
+    var bytesHeld: Int { held.withLock { $0 } }
+
+    /// Gives back `bytes` charged before.
+    func giveBack(_ bytes: Int) {
+        held.withLock { $0 -= bytes }
+    }
+
+    /// Takes `bytes` from the budget.
+    /// - Throws: 503 `Busy` when the budget cannot take them.
+    func charge(_ bytes: Int) throws {
         let granted = held.withLock { held in
             guard held + bytes <= capacity else { return false }
             held += bytes

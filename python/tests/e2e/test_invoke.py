@@ -187,3 +187,33 @@ def test_calls_beyond_capacity_and_queue_get_503_with_retry_after(start_server):
     assert [reply.status for reply in replies] == [200, 200, 503]
     assert replies[2].json()["error"]["type"] == "Saturated"
     assert replies[2].headers["Retry-After"] == "1"
+
+
+def test_pipelined_requests_are_answered_in_order_whichever_path_serves_them(server):
+    # Calls from programs are answered beside the router (InvokeFastPath); a health check and a
+    # browser's call go through it. On one connection, sent at once, the answers keep the order.
+    import socket
+
+    server.deploy("piped", "def handle(request):\n    return {'n': request['n']}\n")
+    host = f"127.0.0.1:{server.port}"
+
+    def post(n, extra=""):
+        body = json.dumps({"n": n})
+        return (f"POST /functions/piped/invoke HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"{extra}Content-Length: {len(body)}\r\n\r\n{body}")
+
+    sent = post(1) + f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n" + post(2, "Origin: http://evil.example\r\n") + post(3)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(sent.encode())
+        answers = connection.makefile("rb")
+        replies = []
+        for _ in range(4):
+            status = int(answers.readline().split()[1])
+            headers = {}
+            while (line := answers.readline().strip()):
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            replies.append((status, answers.read(int(headers["content-length"]))))
+    assert [status for status, _ in replies] == [200, 200, 403, 200]
+    assert json.loads(replies[0][1]) == {"n": 1} and json.loads(replies[3][1]) == {"n": 3}
+    assert "status" in json.loads(replies[1][1]) and b"CrossSiteRequest" in replies[2][1]
