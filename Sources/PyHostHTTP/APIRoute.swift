@@ -3,12 +3,12 @@ import HTTPTypes
 /// Every route of the API, once: `FunctionRoutes` registers these, a known path asked with another
 /// method answers 405 with their methods, and openapi.json documents exactly these (a test checks).
 enum APIRoute: CaseIterable, Sendable {
-    case list, show, deploy, delete, invoke, invokeVersion, versions, rollback, logs, health, openAPI, metrics
+    case list, show, deploy, delete, invoke, invokeVersion, versions, showVersion, rollback, logs, health, openAPI, metrics
     case access, setAccess, keys, createKey, revokeKey, audit
 
     var method: HTTPRequest.Method {
         switch self {
-        case .list, .show, .versions, .logs, .health, .openAPI, .metrics, .access, .keys, .audit: return .get
+        case .list, .show, .versions, .showVersion, .logs, .health, .openAPI, .metrics, .access, .keys, .audit: return .get
         case .deploy, .invoke, .invokeVersion, .rollback, .createKey: return .post
         case .setAccess: return .put
         case .delete, .revokeKey: return .delete
@@ -23,6 +23,7 @@ enum APIRoute: CaseIterable, Sendable {
         case .invoke: return "/functions/:name/invoke"
         case .invokeVersion: return "/functions/:name/versions/:version/invoke"
         case .versions: return "/functions/:name/versions"
+        case .showVersion: return "/functions/:name/versions/:version"
         case .rollback: return "/functions/:name/rollback"
         case .logs: return "/functions/:name/logs"
         case .health: return "/healthz"

@@ -29,12 +29,7 @@ extension FunctionRoutes {
     /// change or a revoked key during a slow upload holds for that call too. Only the second
     /// spends a rate limit.
     func beginInvocation(_ request: Request, name: String, version raw: String?) throws -> PendingInvocation {
-        let version = try raw.map { raw in
-            guard let version = Int(raw), version > 0 else {
-                throw HostError.invalidParameter(name: "version", reason: "must be a version number, not \"\(raw)\"")
-            }
-            return version
-        }
+        let version = try raw.map(Self.versionNumber)
         let envelope = try InvocationEnvelope.wanted(request.uri.queryParameters)
         let caller = Caller(request, token: deployToken)
         try authorizeCall(by: caller, of: name, version: version, envelope: envelope, spending: false)

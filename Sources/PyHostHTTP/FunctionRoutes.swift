@@ -29,6 +29,7 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         case .delete: return delete
         case .invoke, .invokeVersion: return invoke
         case .versions: return versions
+        case .showVersion: return showVersion
         case .rollback: return rollback
         case .logs: return logs
         case .health: return health
@@ -76,6 +77,27 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
         let serving = try host.function(named: name).version
         let versions = try await host.versions(of: name)
         return try .json(VersionListPayload(name: name, serving: serving, versions: versions.map(FunctionPayload.init)))
+    }
+
+    /// One version's metadata and source: the configurator's, as the serving one's is.
+    @Sendable func showVersion(_ request: Request, context: Context) async throws -> Response {
+        try deployToken?.authorize(request)
+        let name = try context.parameters.require("name")
+        let number = try Self.versionNumber(try context.parameters.require("version"))
+        _ = try host.function(named: name)
+        guard let version = try await host.versions(of: name).first(where: { $0.version == number }) else {
+            throw HostError.versionNotFound(name: name, version: number)
+        }
+        return try .json(FunctionDetailPayload(version))
+    }
+
+    /// A version number from a path.
+    /// - Throws: `HostError.invalidParameter` unless it is a whole number from 1.
+    static func versionNumber(_ raw: String) throws -> Int {
+        guard let version = Int(raw), version > 0 else {
+            throw HostError.invalidParameter(name: "version", reason: "must be a version number, not \"\(raw)\"")
+        }
+        return version
     }
 
     @Sendable func rollback(_ request: Request, context: Context) async throws -> Response {

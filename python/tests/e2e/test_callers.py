@@ -136,7 +136,8 @@ def test_keys_never_reach_handlers_logs_metrics_or_errors(host):
 
 def test_source_logs_and_configurator_routes_are_refused_to_invokers(host):
     key = make_key(host)
-    for method, path in [("GET", "/functions/sales"), ("GET", "/functions/sales/logs"), ("GET", "/keys"), ("POST", "/keys"),
+    for method, path in [("GET", "/functions/sales"), ("GET", "/functions/sales/versions/1"), ("GET", "/functions/sales/logs"),
+                         ("GET", "/keys"), ("POST", "/keys"),
                          ("DELETE", f"/keys/{key['id']}"), ("GET", "/audit"), ("PUT", "/functions/sales/access")]:
         for headers in ({}, {"Authorization": f"Bearer {key['key']}"}):
             reply = host.request(method, path, "{}" if method in ("POST", "PUT") else None, headers)

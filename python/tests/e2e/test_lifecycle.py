@@ -157,7 +157,7 @@ def test_the_openapi_document_is_served_and_covers_every_route(server):
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {
         "/functions", "/functions/{name}", "/functions/{name}/invoke", "/functions/{name}/versions",
-        "/functions/{name}/versions/{version}/invoke", "/functions/{name}/rollback", "/functions/{name}/logs",
+        "/functions/{name}/versions/{version}", "/functions/{name}/versions/{version}/invoke", "/functions/{name}/rollback", "/functions/{name}/logs",
         "/healthz", "/openapi.json", "/metrics", "/functions/{name}/access", "/keys", "/keys/{id}", "/audit",
     }
 

@@ -21,6 +21,18 @@ def test_versions_are_listed_with_the_serving_one(server):
     assert server.request("GET", "/functions/nothing-here/versions").status == 404
 
 
+def test_every_versions_source_is_readable_serving_or_not(server):
+    assert server.deploy("read-versions", source("v1")).status == 201
+    assert server.deploy("read-versions", source("v2")).status == 201
+    first = server.request("GET", "/functions/read-versions/versions/1")
+    assert first.status == 200 and first.json()["version"] == 1 and first.json()["source"] == source("v1")
+    assert server.request("GET", "/functions/read-versions/versions/2").json()["source"] == source("v2")
+    missing = server.request("GET", "/functions/read-versions/versions/3")
+    assert missing.status == 404 and missing.json()["error"]["type"] == "VersionNotFound"
+    assert server.request("GET", "/functions/read-versions/versions/zero").json()["error"]["type"] == "InvalidParameter"
+    assert server.request("GET", "/functions/nothing-here/versions/1").json()["error"]["type"] == "FunctionNotFound"
+
+
 def test_rollback_serves_an_older_version_and_a_deploy_moves_on(server):
     for tag in ("v1", "v2"):
         assert server.deploy("rolled", source(tag)).status == 201
