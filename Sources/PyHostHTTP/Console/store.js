@@ -44,8 +44,8 @@ export const stored = {
 };
 const KEPT_REQUESTS = 500;
 
-// The API serves only the serving version's source, so the sources this browser sent or read are
-// kept by their sha256, which every version carries.
+// Sources are kept by their sha256, which every version carries: a version's source never changes,
+// so each is read once (GET /functions/{name}/versions/{version}).
 export function rememberSource(sha256, source) {
   const sources = stored.read("pyhost-sources");
   sources[sha256] = source;
@@ -164,6 +164,11 @@ export function forgetRequest(label) {
 
 export async function loadVersions() {
   const reply = await api("GET", `/functions/${state.name}/versions`);
+  for (const version of reply.status === 200 ? reply.json.versions : []) {
+    if (sourceOf(version) !== null) continue;
+    const one = await api("GET", `/functions/${state.name}/versions/${version.version}`);
+    if (one.status === 200) rememberSource(one.json.sha256, one.json.source);
+  }
   state.versions = reply.status === 200 ? reply.json : null;
   const numbers = state.versions?.versions.map((version) => version.version) ?? [];
   state.diff = { from: numbers.at(-2) ?? null, to: numbers.at(-1) ?? null };

@@ -37,7 +37,7 @@ export const VersionsPanel = {
       </table>
       <template v-if="state.shown !== null">
         <pre class="output" id="version-source" v-if="shownSource">{{ shownSource }}</pre>
-        <p class="muted" v-else>Version {{ state.shown }} was not deployed or opened from this browser; the API serves only the serving version's source.</p>
+        <p class="muted" v-else>The source of version {{ state.shown }} could not be read.</p>
       </template>
       <div class="row" v-if="versions.length > 1">
         Diff <select v-model.number="state.diff.from" id="diff-from"><option v-for="v in versions" :value="v.version">{{ v.version }}</option></select>
@@ -45,7 +45,7 @@ export const VersionsPanel = {
       </div>
       <pre class="output diff" id="diff" v-if="Array.isArray(diff)"><span v-for="line in diff" :class="{ added: line.kind === '+', removed: line.kind === '-' }">{{ line.kind }} {{ line.text }}
 </span></pre>
-      <p class="muted" v-else-if="diff === 'unknown'">A source of these versions was not seen by this browser.</p>
+      <p class="muted" v-else-if="diff === 'unknown'">A source of these versions could not be read.</p>
 
       <h2>Settings</h2>
       <div class="settings">

@@ -206,6 +206,16 @@ def test_write_deploy_fix_invoke_and_operate_a_function_in_the_console(server, b
     browser.save_screenshot(str(SCREENSHOTS / "console-versions.png"))
     assert server.invoke("console-demo", {"name": "Bo"}).json() == {"message": "Hi Bo"}
 
+    # A version deployed elsewhere (here with the API) and never served in this browser: its source
+    # is read from the server.
+    elsewhere = "def handle(request):\n    return 'deployed elsewhere'\n"
+    assert server.deploy("console-demo", elsewhere).status == 201
+    assert server.request("POST", "/functions/console-demo/rollback?version=1").status == 200
+    select_function(browser, "console-demo")
+    WebDriverWait(browser, 20).until(lambda page: page.find_elements(By.CSS_SELECTOR, "[data-show='4']"))
+    browser.find_element(By.CSS_SELECTOR, "[data-show='4']").click()
+    assert browser.find_element(By.ID, "version-source").text == elsewhere.rstrip("\n")
+
     browser.find_element(By.ID, "delete").click()
     assert server.request("GET", "/functions/console-demo").status == 200, "asks first"
     browser.find_element(By.ID, "confirm-delete").click()
