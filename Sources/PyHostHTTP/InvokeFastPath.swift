@@ -16,8 +16,10 @@ import PyHostCore
 /// requests from browser pages (`Origin` or `Sec-Fetch-Site`, for CORS and the browser guard),
 /// `Expect`, `Connection` other than keep-alive, a `Host` the browser guard refuses, and every
 /// request read while Hummingbird still owes an answer on the connection. Requests read while a
-/// call is in progress wait, and the connection is not read further, until it is answered: answers
-/// keep the order of requests.
+/// call is in progress wait until it is answered, and so do the events and errors read meanwhile
+/// (the client's half-close, a malformed request, the server stopping): answers keep the order of
+/// requests. As Hummingbird's async channel does, the connection is not read further while
+/// `maximumWaiting` parts wait or while the client does not take what is written to it.
 final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -50,8 +52,18 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var routedOn = 0
     /// Parts read while a call was in progress, in order.
     private var waiting: [HTTPRequestPart] = []
+    /// Events and errors read while this handler owed an answer, passed on once it owes none.
+    private var heldEvents: [Held] = []
     private var readHeld = false
-    private var quiesceHeld = false
+
+    private enum Held {
+        case event(Any)
+        case error(any Error)
+    }
+
+    /// Parts that may wait during a call before the connection is no longer read: Hummingbird's
+    /// async channel's high watermark.
+    static let maximumWaiting = 10
 
     init(steps: InvocationSteps) {
         self.steps = steps
@@ -75,6 +87,7 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if case .refused(let answer, let call) = state {
             state = .dropping
             write(answer, call: call, context: context)
+            releaseHeld(context: context)
         }
         context.fireChannelReadComplete()
     }
@@ -86,24 +99,44 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if isCalling {
+        if waiting.count >= Self.maximumWaiting || !context.channel.isWritable {
             readHeld = true
         } else {
             context.read()
         }
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        releaseRead(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent, !isIdle {
-            // Hummingbird would close a connection it owes nothing on: this request's answer goes first.
-            quiesceHeld = true
-            return
+        // Hummingbird would close a connection it owes nothing on, when the server stops or the
+        // client half-closes: this request's answer goes first.
+        if !owesAnswer && heldEvents.isEmpty {
+            context.fireUserInboundEventTriggered(event)
+        } else {
+            heldEvents.append(.event(event))
         }
-        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .reading = state {
+            // This request cannot end: Hummingbird answers the error (a malformed body) and closes.
+            abandon()
+        }
+        // Hummingbird answers a malformed request, and closes: after the answer this handler owes.
+        if !owesAnswer && heldEvents.isEmpty {
+            context.fireErrorCaught(error)
+        } else {
+            heldEvents.append(.error(error))
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         abandon()
+        heldEvents = []
         context.fireChannelInactive()
     }
 
@@ -111,9 +144,12 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         abandon()
     }
 
-    private var isIdle: Bool {
-        if case .idle = state { return true }
-        return false
+    /// Whether a request of this handler's has not been answered yet.
+    private var owesAnswer: Bool {
+        switch state {
+        case .reading, .refused, .calling: return true
+        case .idle, .dropping: return false
+        }
     }
 
     /// The connection is gone: a body being read is given back; a call in progress finishes and
@@ -166,6 +202,7 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 steps.bodies.giveBack(charged)
                 state = .dropping
                 write(steps.answer(for: error), call: call, context: context)
+                releaseHeld(context: context)
             }
         case (.reading(let call, let body, let charged), .end):
             state = .calling
@@ -173,10 +210,10 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case (.refused(let answer, let call), .end):
             state = .idle
             write(answer, call: call, context: context)
-            releaseQuiesce(context: context)
+            releaseHeld(context: context)
         case (.dropping, .end):
             state = .idle
-            releaseQuiesce(context: context)
+            releaseHeld(context: context)
         case (.refused, _), (.dropping, _), (.reading, .head), (.calling, _):
             // A refused request's body is dropped; the parser ends a request before the next head.
             break
@@ -219,14 +256,31 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         HTTPMetrics.answered(route: call.route, status: answer.head.status, after: NIODeadline.now() - call.started)
     }
 
-    /// Passes on a quiesce held back while this handler owed an answer, once it owes none.
-    private func releaseQuiesce(context: ChannelHandlerContext) {
-        guard quiesceHeld, isIdle else { return }
-        quiesceHeld = false
-        context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+    /// Passes on the events and errors held back while this handler owed an answer, once it owes none.
+    private func releaseHeld(context: ChannelHandlerContext) {
+        if case .reading = state, heldEvents.contains(where: { if case .error = $0 { true } else { false } }) {
+            // The parser failed after this request's head: its end will never come.
+            abandon()
+        }
+        guard !owesAnswer else { return }
+        let held = heldEvents
+        heldEvents = []
+        for item in held {
+            switch item {
+            case .event(let event): context.fireUserInboundEventTriggered(event)
+            case .error(let error): context.fireErrorCaught(error)
+            }
+        }
     }
 
-    /// After an answer: the parts that waited, then reading, and a quiesce held back.
+    /// Reads again, if reading was held and nothing holds it now.
+    private func releaseRead(context: ChannelHandlerContext) {
+        guard readHeld, waiting.count < Self.maximumWaiting, context.channel.isWritable else { return }
+        readHeld = false
+        context.read()
+    }
+
+    /// After an answer: the parts that waited, then the events held back, then reading.
     private func resume(context: ChannelHandlerContext) {
         var parts = waiting
         waiting = []
@@ -237,11 +291,8 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if isCalling { return }
         // Parts handed on, or a refusal waiting for the end of a read that has already ended.
         channelReadComplete(context: context)
-        releaseQuiesce(context: context)
-        if readHeld {
-            readHeld = false
-            context.read()
-        }
+        releaseHeld(context: context)
+        releaseRead(context: context)
     }
 }
 

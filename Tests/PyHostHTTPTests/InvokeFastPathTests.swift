@@ -36,8 +36,14 @@ import Testing
 
     func channel() async throws -> NIOAsyncTestingChannel {
         let channel = NIOAsyncTestingChannel()
-        try await channel.pipeline.addHandler(InvokeFastPath(steps: steps()))
+        try await add(to: channel) { [InvokeFastPath(steps: $0)] }
         return channel
+    }
+
+    /// Adds handlers made on the channel's event loop, where they stay.
+    func add(to channel: NIOAsyncTestingChannel, _ make: @escaping @Sendable (InvocationSteps) -> [any ChannelHandler]) async throws {
+        let steps = steps()
+        try await channel.testingEventLoop.submit { try channel.pipeline.syncOperations.addHandlers(make(steps)) }.get()
     }
 
     func invoke(_ name: String, _ fields: HTTPFields = [:]) -> HTTPRequestPart {
@@ -123,7 +129,7 @@ import Testing
         let (head, body) = try await answer(on: channel)
         #expect(head.status == .notFound && body.contains("FunctionNotFound"))
         try await send(invoke("missing"), on: channel)
-        try await channel.pipeline.fireChannelReadComplete()
+        channel.pipeline.fireChannelReadComplete()
         #expect(try await answer(on: channel).0.status == .notFound, "a body still to come does not hold the refusal")
         try await send(.body(ByteBuffer(string: "dropped")), .end(nil), invoke("echo"), .end(nil), on: channel)
         release.yield()
@@ -153,25 +159,77 @@ import Testing
         #expect(budget.bytesHeld == 0)
     }
 
+    @Test func aHalfCloseOrAnErrorReadDuringACallWaitsForItsAnswer() async throws {
+        let channel = try await channel()
+        let events = QuiesceRecorder()
+        try await add(to: channel) { _ in [events] }
+        try await send(invoke("echo"), .end(nil), on: channel)
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        channel.pipeline.fireErrorCaught(CancellationError())  // a malformed request, say
+        await channel.testingEventLoop.run()
+        #expect(events.seen.isEmpty, "Hummingbird would close the connection before the answer")
+        release.yield()
+        _ = try await answer(on: channel)
+        await channel.testingEventLoop.run()
+        #expect(events.seen == ["inputClosed", "error"])
+    }
+
+    @Test func aRequestCutShortByAnErrorDuringACallIsGivenUpAfterTheAnswer() async throws {
+        let channel = try await channel()
+        let events = QuiesceRecorder()
+        try await add(to: channel) { _ in [events] }
+        try await send(invoke("echo"), .end(nil), invoke("echo"), .body(ByteBuffer(string: "cut")), on: channel)
+        channel.pipeline.fireErrorCaught(CancellationError())  // a malformed chunk, say
+        release.yield()
+        _ = try await answer(on: channel)
+        await channel.testingEventLoop.run()
+        #expect(events.seen == ["error"], "Hummingbird answers the error once the first call is answered")
+        #expect(budget.bytesHeld == 0)
+    }
+
+    @Test func theConnectionIsNotReadWhileTheClientTakesNothingOrTenPartsWait() async throws {
+        let counter = ReadCounter()
+        let channel = NIOAsyncTestingChannel()
+        try await add(to: channel) { [counter, InvokeFastPath(steps: $0)] }
+        channel.isWritable = false
+        channel.read()
+        await channel.testingEventLoop.run()
+        #expect(counter.reads == 0, "the client takes nothing of what is written")
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        await channel.testingEventLoop.run()
+        #expect(counter.reads == 1, "it takes again: reading goes on")
+        try await send(invoke("echo"), .end(nil), on: channel)
+        for _ in 0..<5 { try await send(healthz, .end(nil), on: channel) }
+        channel.read()
+        await channel.testingEventLoop.run()
+        #expect(counter.reads == 1, "ten parts wait for the call")
+        release.yield()
+        _ = try await answer(on: channel)
+        await channel.testingEventLoop.run()
+        #expect(counter.reads == 2, "then reading goes on")
+    }
+
     @Test func aQuiesceWaitsForTheCallsAnswer() async throws {
         let channel = try await channel()
         let events = QuiesceRecorder()
-        try await channel.pipeline.addHandler(events)
+        try await add(to: channel) { _ in [events] }
         try await send(invoke("echo"), .end(nil), on: channel)
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-        try await channel.testingEventLoop.run()
+        await channel.testingEventLoop.run()
         #expect(events.count == 0, "not passed on while the call is owed")
         release.yield()
         _ = try await answer(on: channel)
-        try await channel.testingEventLoop.run()
+        await channel.testingEventLoop.run()
         #expect(events.count == 1)
     }
 }
 
-/// Counts the quiesce events that reach the end of the pipeline.
+/// What reaches the end of the pipeline: quiesces, and every event and error in order.
 private final class QuiesceRecorder: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPRequestPart
     var count = 0
+    var seen: [String] = []
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         context.fireChannelRead(data)
@@ -179,5 +237,21 @@ private final class QuiesceRecorder: ChannelInboundHandler, @unchecked Sendable 
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent { count += 1 }
+        seen.append("\(event)")
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        seen.append("error")
+    }
+}
+
+/// Counts the reads asked of the socket, at the head of the pipeline.
+private final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = Never
+    var reads = 0
+
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
     }
 }
