@@ -177,11 +177,10 @@ struct PoolState {
     /// one: so a function keeps at most one worker more than its calls in flight, within its limit
     /// and the host's, evicting no one's, one start at a time.
     mutating func addWorker(for key: FunctionKey) -> [Action] {
-        guard var slot = slots[key], current[key.name]?.key == key, !slot.tombstone, !slot.startFailed, slot.starting == 0,
+        guard let slot = slots[key], current[key.name]?.key == key, !slot.tombstone, !slot.startFailed, slot.starting == 0,
             slot.idle.isEmpty, live(of: key.name) < perFunctionLimit(key.name), liveCount < limits.total
         else { return [] }
-        slot.starting += 1
-        slots[key] = slot
+        slots[key]!.starting += 1
         return [.spawn(key)]
     }
 

@@ -28,22 +28,24 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private enum State {
         case idle
         /// A request of ours whose body is arriving, charged to the body budget as it comes.
-        case reading(Call, body: ByteBuffer?, charged: Int)
+        case reading(Taken, finish: Finish, body: ChargedBody)
         /// A request of ours refused from its head: the answer goes out at the request's end or
         /// at the end of this read, whichever comes first, as Hummingbird's would.
-        case refused(Answer, Call)
+        case refused(Answer, Taken)
         /// A request of ours answered before its end: the rest of its body is dropped.
         case dropping
         /// A request of ours being made.
         case calling
     }
 
-    /// A request taken, with what makes it once its body is in.
-    private struct Call {
-        let finish: @Sendable (ByteBuffer) async throws -> Response
+    /// A request taken: its route, as /metrics names it, and when its head came.
+    private struct Taken {
         let route: String
         let started: NIODeadline
     }
+
+    /// What makes a request's call once its body is in.
+    private typealias Finish = @Sendable (ByteBuffer) async throws -> Response
 
     private let steps: InvocationSteps
     private var state = State.idle
@@ -83,9 +85,9 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if case .refused(let answer, let call) = state {
+        if case .refused(let answer, let taken) = state {
             state = .dropping
-            write(answer, call: call, context: context)
+            write(answer, for: taken, context: context)
             releaseHeld(context: context)
         }
         context.fireChannelReadComplete()
@@ -155,8 +157,8 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// gives back its own.
     private func abandon() {
         switch state {
-        case .reading(_, _, let charged):
-            steps.bodies.giveBack(charged)
+        case .reading(_, _, let body):
+            body.giveBack()
             HTTPMetrics.abandoned()
         case .refused:
             HTTPMetrics.abandoned()
@@ -177,38 +179,35 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             }
             let request = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
             HTTPMetrics.began()
-            let refusal = Call(finish: { _ in Response(status: .noContent) }, route: target.route, started: .now())
+            let taken = Taken(route: target.route, started: .now())
             do {
                 let finish = try steps.begin(request, target.name, target.version)
-                state = .reading(Call(finish: finish, route: target.route, started: refusal.started), body: nil, charged: 0)
+                let body = ChargedBody(
+                    budget: steps.bodies, limit: steps.maximumBodyBytes, tooLarge: .requestTooLarge(limit: steps.maximumBodyBytes))
+                state = .reading(taken, finish: finish, body: body)
             } catch {
-                state = .refused(steps.answer(for: error), refusal)
+                state = .refused(steps.answer(for: error), taken)
             }
         case (.idle, _):
             // The body and end of a request passed to Hummingbird.
             context.fireChannelRead(wrapInboundOut(part))
-        case (.reading(let call, var body, var charged), .body(let chunk)):
+        case (.reading(let taken, let finish, var body), .body(let chunk)):
             state = .calling  // the body is held here meanwhile, not in two places
             do {
-                try steps.bodies.charge(chunk.readableBytes)
-                charged += chunk.readableBytes
-                guard (body?.readableBytes ?? 0) + chunk.readableBytes <= steps.maximumBodyBytes else {
-                    throw HostError.requestTooLarge(limit: steps.maximumBodyBytes)
-                }
-                if body == nil { body = chunk } else { body!.writeImmutableBuffer(chunk) }
-                state = .reading(call, body: body, charged: charged)
+                try body.append(chunk)
+                state = .reading(taken, finish: finish, body: body)
             } catch {
-                steps.bodies.giveBack(charged)
+                body.giveBack()
                 state = .dropping
-                write(steps.answer(for: error), call: call, context: context)
+                write(steps.answer(for: error), for: taken, context: context)
                 releaseHeld(context: context)
             }
-        case (.reading(let call, let body, let charged), .end):
+        case (.reading(let taken, let finish, let body), .end):
             state = .calling
-            make(call, body: body ?? ByteBuffer(), charged: charged, context: context)
-        case (.refused(let answer, let call), .end):
+            make(finish, with: body, for: taken, context: context)
+        case (.refused(let answer, let taken), .end):
             state = .idle
-            write(answer, call: call, context: context)
+            write(answer, for: taken, context: context)
             releaseHeld(context: context)
         case (.dropping, .end):
             state = .idle
@@ -220,19 +219,20 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Makes the call in a task and answers it back on the event loop.
-    private func make(_ call: Call, body: ByteBuffer, charged: Int, context: ChannelHandlerContext) {
+    private func make(_ finish: @escaping Finish, with body: ChargedBody, for taken: Taken, context: ChannelHandlerContext) {
         let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let steps = self.steps
         let answered = context.eventLoop.makePromise(of: Answer.self)
+        let bytes = body.whole
         answered.completeWithTask {
             do {
-                return try await Answer(try await call.finish(body))
+                return try await Answer(try await finish(bytes))
             } catch {
                 return steps.answer(for: error)
             }
         }
         answered.futureResult.whenComplete { result in
-            steps.bodies.giveBack(charged)
+            body.giveBack()
             let (handler, context) = handler.value
             handler.state = .idle
             let answer: Answer
@@ -240,19 +240,19 @@ final class InvokeFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             case .success(let made): answer = made
             case .failure(let error): answer = steps.answer(for: error)
             }
-            handler.write(answer, call: call, context: context)
+            handler.write(answer, for: taken, context: context)
             handler.resume(context: context)
         }
     }
 
-    private func write(_ answer: Answer, call: Call, context: ChannelHandlerContext) {
+    private func write(_ answer: Answer, for taken: Taken, context: ChannelHandlerContext) {
         var fields = answer.head.headerFields
         fields[.date] = HTTPDate.now
         fields[.server] = steps.serverName
         context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.head.status, headerFields: fields))), promise: nil)
         if answer.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(answer.body)), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        HTTPMetrics.answered(route: call.route, status: answer.head.status, after: NIODeadline.now() - call.started)
+        HTTPMetrics.answered(route: taken.route, status: answer.head.status, after: NIODeadline.now() - taken.started)
     }
 
     /// Passes on the events and errors held back while this handler owed an answer, once it owes none.

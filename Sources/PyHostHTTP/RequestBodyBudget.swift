@@ -26,17 +26,10 @@ final class RequestBodyBudget: Sendable {
     func withBody<T>(
         of request: Request, upTo limit: Int, tooLarge: HostError, _ use: (ByteBuffer) async throws -> T
     ) async throws -> T {
-        var charged = 0
-        defer { giveBack(charged) }
-        var body: ByteBuffer?
-        for try await chunk in request.body {
-            try charge(chunk.readableBytes)
-            charged += chunk.readableBytes
-            guard (body?.readableBytes ?? 0) + chunk.readableBytes <= limit else { throw tooLarge }
-            // The usual body is one chunk, kept as it came.
-            if body == nil { body = chunk } else { body!.writeImmutableBuffer(chunk) }
-        }
-        return try await use(body ?? ByteBuffer())
+        var body = ChargedBody(budget: self, limit: limit, tooLarge: tooLarge)
+        defer { body.giveBack() }
+        for try await chunk in request.body { try body.append(chunk) }
+        return try await use(body.whole)
     }
 
     /// Bytes charged now.
@@ -61,5 +54,38 @@ final class RequestBodyBudget: Sendable {
                 message: "the server holds as many request bodies as it may (\(capacity) bytes); retry later",
                 headers: [.retryAfter: "1"])
         }
+    }
+}
+
+/// A body being read: its bytes so far, and what they are charged to the budget.
+struct ChargedBody {
+    let budget: RequestBodyBudget
+    let limit: Int
+    let tooLarge: HostError
+    private var bytes: ByteBuffer?
+    private(set) var charged = 0
+
+    init(budget: RequestBodyBudget, limit: Int, tooLarge: HostError) {
+        self.budget = budget
+        self.limit = limit
+        self.tooLarge = tooLarge
+    }
+
+    /// Adds `chunk`, charged to the budget first.
+    /// - Throws: 503 `Busy` when the budget cannot take it, or `tooLarge` once the body passes `limit`.
+    mutating func append(_ chunk: ByteBuffer) throws {
+        try budget.charge(chunk.readableBytes)
+        charged += chunk.readableBytes
+        guard (bytes?.readableBytes ?? 0) + chunk.readableBytes <= limit else { throw tooLarge }
+        // The usual body is one chunk, kept as it came.
+        if bytes == nil { bytes = chunk } else { bytes!.writeImmutableBuffer(chunk) }
+    }
+
+    /// The body read so far.
+    var whole: ByteBuffer { bytes ?? ByteBuffer() }
+
+    /// Gives back what the body was charged.
+    func giveBack() {
+        budget.giveBack(charged)
     }
 }
