@@ -18,7 +18,8 @@ extension FunctionHost {
         guard body.readableBytes > 0 else { throw HostError.emptySource }
         guard let source = String(validating: body.readableBytesView, as: UTF8.self) else { throw HostError.invalidUTF8Source }
 
-        switch try await loader.load(name: name, source: source, memoryMiB: settings.memoryMiB) {
+        let requirements = Requirements.mayDeclare(source) ? try await installer.resolve(source: source) : nil
+        switch try await loader.load(name: name, source: source, memoryMiB: settings.memoryMiB, requirements: requirements) {
         case .failed(let frame):
             return frame.kind == .syntaxError ? .syntaxError(frame.payload) : .importFailed(frame.payload)
         case .ready(let worker):
@@ -32,7 +33,7 @@ extension FunctionHost {
                         changed = current
                     }
                     let version = try await registry.addVersion(
-                        name: name, source: source, settings: settings, access: changed, by: actor)
+                        name: name, source: source, requirements: requirements, settings: settings, access: changed, by: actor)
                     if let changed { callers.setAccess(changed, of: name) }
                     await switchTo(version, worker: worker)
                     return version

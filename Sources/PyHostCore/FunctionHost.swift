@@ -13,6 +13,7 @@ public final class FunctionHost: Sendable {
     let pool: WorkerPool
     let catalog: FunctionCatalog
     let loader: WorkerLoader
+    let installer: PackageInstaller
     let logger: Logger
     /// The recent invocations of each function, with what they printed.
     let invocationLog: InvocationLog
@@ -34,6 +35,7 @@ public final class FunctionHost: Sendable {
         let functions = try await registry.servingVersions()
         let host = FunctionHost(configuration: configuration, registry: registry, zygotes: zygotes, logger: logger)
         host.callers.load(keys: try await registry.invokerKeys(), access: try await registry.accessByName())
+        await host.collectEnvironments()
         for function in functions { host.catalog.record(function) }
         for function in functions { await host.pool.makeCurrent(function) }
         await host.loader.spares.replenish()
@@ -53,8 +55,20 @@ public final class FunctionHost: Sendable {
         self.catalog = FunctionCatalog()
         self.invocationLog = InvocationLog(capacity: configuration.logHistory)
         self.callers = CallerPolicy(defaultAccess: FunctionAccess(isPrivate: configuration.privateByDefault))
+        let installer = PackageInstaller(
+            settings: configuration.packages, runtimeDirectory: configuration.runtimeDirectory,
+            environments: configuration.dataDirectory.appendingPathComponent("environments"))
+        self.installer = installer
+        let environments = EnvironmentZygotes(
+            installer: installer, memoryBudget: configuration.environmentMemoryBytes, logger: logger
+        ) { environment in
+            try await ZygoteClient.start(
+                executable: configuration.executable, runtimeDirectory: configuration.runtimeDirectory,
+                allowWeakerSandbox: configuration.allowWeakerSandbox, environment: environment, logger: logger)
+        }
         let loader = WorkerLoader(
-            zygotes: zygotes, group: MultiThreadedEventLoopGroup.singleton, limits: configuration.workerLimits,
+            zygotes: zygotes, environments: environments, group: MultiThreadedEventLoopGroup.singleton,
+            limits: configuration.workerLimits,
             spareCount: configuration.spareWorkers, timeout: configuration.timeout,
             maximumResponseBytes: configuration.maximumResponseBytes)
         self.loader = loader
@@ -93,6 +107,13 @@ public final class FunctionHost: Sendable {
             invocationLog.remove(name)
         }
         logger.info("deleted", metadata: ["function": "\(name)"])
+        await collectEnvironments()
+    }
+
+    /// Removes the package environments no stored version uses, and stops their zygotes.
+    func collectEnvironments() async {
+        guard let inUse = try? await registry.environmentsInUse() else { return }
+        await loader.environments.collect(inUse: inUse, installGrace: installer.settings.timeout + configuration.timeout)
     }
 
     /// Every version of `name`, oldest first.
@@ -134,6 +155,7 @@ public final class FunctionHost: Sendable {
     /// Sets the pool's gauges; the metrics route calls it before exporting.
     public func recordPoolMetrics() async {
         HostMetrics.record(await pool.counts, byFunction: await pool.countsByFunction, spares: await loader.spares.readyCount)
+        HostMetrics.record(environments: await loader.environments.installedCount, zygotes: await loader.environments.count)
     }
 
     /// What keeps the host going, for the application's service group: the zygote's supervisor
@@ -146,7 +168,15 @@ public final class FunctionHost: Sendable {
     public func shutdown() async {
         await loader.spares.shutdown()
         await pool.shutdown()
+        await loader.environments.shutdown()
         await zygotes.shutdown()
+    }
+
+    /// Retires idle environment zygotes past the memory budget: those no live worker came from.
+    func retireEnvironmentZygotes() async {
+        let live = await pool.countsByFunction.filter { $0.value.live > 0 }.keys
+        let inUse = Set(live.compactMap { catalog[$0]?.requirements?.environment })
+        await loader.environments.retire(keeping: inUse)
     }
 
     /// Every second until shutdown: retires idle workers past the idle timeout, and idle workers
@@ -158,6 +188,7 @@ public final class FunctionHost: Sendable {
             // The sleep throws once the group shuts down or cancels, which ends the loop.
             while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: .seconds(1)) })) != nil {
                 await host.pool.expireIdle()
+                await host.retireEnvironmentZygotes()
             }
         }
     }

@@ -50,7 +50,8 @@ public final class FunctionRegistry: Sendable {
                 // Compiling the statements checks the columns, whether or not a row exists.
                 _ = try Row.fetchOne(
                     db,
-                    sql: "SELECT name, version, source, sha256, instance, createdAt, timeoutSeconds, memoryMiB, concurrency, minWarm "
+                    sql: "SELECT name, version, source, sha256, instance, createdAt, timeoutSeconds, memoryMiB, concurrency, minWarm, "
+                        + "requirements "
                         + "FROM function_versions LIMIT 1")
                 _ = try Row.fetchOne(db, sql: "SELECT name, version FROM serving LIMIT 1")
             }
@@ -127,13 +128,18 @@ public final class FunctionRegistry: Sendable {
                 table.add(column: "allowedOrigins", .text).notNull().defaults(to: "[]")
             }
         }
+        migrator.registerMigration("v7: the resolved packages of a version's # /// script block") { db in
+            try db.alter(table: FunctionVersion.databaseTableName) { table in
+                table.add(column: "requirements", .text)
+            }
+        }
         return migrator
     }
 
     /// Stores `source` as the next version of `name`, makes it the serving one, durably.
     public func addVersion(
-        name: String, source: String, settings: FunctionSettings = FunctionSettings(), access: FunctionAccess? = nil,
-        by actor: String
+        name: String, source: String, requirements: Requirements? = nil, settings: FunctionSettings = FunctionSettings(),
+        access: FunctionAccess? = nil, by actor: String
     ) async throws -> FunctionVersion {
         let digest = SHA256.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()
         return try await write { db in
@@ -147,7 +153,7 @@ public final class FunctionRegistry: Sendable {
                 instance: UUID().uuidString.lowercased(),
                 createdAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000),
                 timeoutSeconds: settings.timeoutSeconds, memoryMiB: settings.memoryMiB,
-                concurrency: settings.concurrency, minWarm: settings.minWarm)
+                concurrency: settings.concurrency, minWarm: settings.minWarm, requirements: requirements)
             try version.insert(db)
             try Self.serve(version.version, of: name, in: db)
             try Self.record(.deploy(version, by: actor), in: db)
@@ -189,6 +195,14 @@ public final class FunctionRegistry: Sendable {
 
     public func version(name: String, version: Int) async throws -> FunctionVersion? {
         try await read { db in try Self.version(name: name, version: version, in: db) }
+    }
+
+    /// The environments some stored version uses: the rest may be collected.
+    public func environmentsInUse() async throws -> Set<String> {
+        try await read { db in
+            let stored = try String.fetchAll(db, sql: "SELECT DISTINCT requirements FROM function_versions WHERE requirements IS NOT NULL")
+            return Set(stored.compactMap { try? JSONDecoder().decode(Requirements.self, from: Data($0.utf8)).environment })
+        }
     }
 
     /// Removes every version of `name`. Returns whether it existed.

@@ -20,6 +20,8 @@ public struct FunctionVersion: Codable, Sendable, Equatable, FetchableRecord, Pe
     public let concurrency: Int?
     /// Workers kept loaded even when idle.
     public let minWarm: Int
+    /// The packages its `# /// script` block declared, resolved; nil when it has no block.
+    public let requirements: Requirements?
 
     public var key: FunctionKey { FunctionKey(name: name, version: version, instance: instance) }
 }

@@ -30,6 +30,10 @@ public struct HostConfiguration: Sendable {
     public var recycling = Recycling()
     /// Whether a function with no access of its own is private (needs a key) or public.
     public var privateByDefault = false
+    /// Where `# /// script` requirements come from, and the limits of one install.
+    public var packages = PackageInstaller.Settings()
+    /// What the idle zygotes of package environments may hold together before they retire.
+    public var environmentMemoryBytes: UInt64 = 1024 * 1024 * 1024
 
     public init(dataDirectory: URL, runtimeDirectory: String, executable: String, timeout: Duration, limits: PoolLimits) {
         self.dataDirectory = dataDirectory

@@ -41,6 +41,11 @@ public enum HostError: Error, Equatable, Sendable {
     /// `keyID` is the key whose limit it is, nil for a function's own limit.
     case rateLimited(limit: String, keyID: String?, retryAfterSeconds: Int)
     case keyNotFound(String)
+    /// The module's `# /// script` requirements cannot be installed. `type` is one of
+    /// `Requirements.refusals`, the text says what to change.
+    case requirementsRefused(type: String, message: String)
+    /// The packages of the module's environment raised, or left a thread or process, when imported.
+    case packagesFailedToImport(String)
     /// A request's JSON body is not what the route takes; the text says what is wrong.
     case invalidBody(String)
 }

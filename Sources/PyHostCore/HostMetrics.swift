@@ -36,6 +36,17 @@ enum HostMetrics {
         }
     }
 
+    /// One run of the package installer, resolving or reinstalling.
+    static func install(seconds: Double) {
+        Timer(label: "pyhost_install_duration_seconds").recordSeconds(seconds)
+    }
+
+    /// The package environments on disk and their running zygotes, set when metrics are read.
+    static func record(environments: Int, zygotes: Int) {
+        Gauge(label: "pyhost_environments").record(environments)
+        Gauge(label: "pyhost_environment_zygotes").record(zygotes)
+    }
+
     /// The functions whose gauges the last `record` set.
     private static let reported = Mutex<Set<String>>([])
 }

@@ -7,6 +7,8 @@ import PyHostWire
 struct WorkerLoader: Sendable {
     let spares: SpareWorkers
     private let zygotes: ZygoteSupervisor
+    /// The zygotes of functions with packages of their own: their workers fork there, never spare.
+    let environments: EnvironmentZygotes
     private let group: any EventLoopGroup
     private let limits: WorkerLimits
     /// How long importing a module may take.
@@ -21,24 +23,25 @@ struct WorkerLoader: Sendable {
     }
 
     init(
-        zygotes: ZygoteSupervisor, group: any EventLoopGroup, limits: WorkerLimits, spareCount: Int, timeout: Duration,
-        maximumResponseBytes: Int
+        zygotes: ZygoteSupervisor, environments: EnvironmentZygotes, group: any EventLoopGroup, limits: WorkerLimits,
+        spareCount: Int, timeout: Duration, maximumResponseBytes: Int
     ) {
+        self.environments = environments
         self.timeout = timeout
         self.maximumResponseBytes = maximumResponseBytes
         self.zygotes = zygotes
         self.group = group
         self.limits = limits
         self.spares = SpareWorkers(target: spareCount) { loop in
-            try await Self.fork(zygotes: zygotes, group: loop ?? group, limits: limits, maximumResponseBytes: maximumResponseBytes)
+            try await Self.fork(
+                zygote: try zygotes.client(), group: loop ?? group, limits: limits, maximumResponseBytes: maximumResponseBytes)
         }
     }
 
     private static func fork(
-        zygotes: ZygoteSupervisor, group: any EventLoopGroup, limits: WorkerLimits, maximumResponseBytes: Int
+        zygote: ZygoteClient, group: any EventLoopGroup, limits: WorkerLimits, maximumResponseBytes: Int
     ) async throws -> WorkerConnection {
-        let zygote = try zygotes.client()
-        return try await WorkerConnection.adopt(
+        try await WorkerConnection.adopt(
             try await zygote.spawn(limits: limits), zygote: zygote, group: group,
             limits: .worker(maximumResponseBytes: maximumResponseBytes))
     }
@@ -46,20 +49,29 @@ struct WorkerLoader: Sendable {
     /// Loads a stored version, with its memory setting, into a worker whose channel is on `loop`
     /// if one is given.
     func load(_ function: FunctionVersion, near loop: (any EventLoop)? = nil) async throws -> Result {
-        try await load(name: function.name, source: function.source, memoryMiB: function.memoryMiB, near: loop)
+        try await load(
+            name: function.name, source: function.source, memoryMiB: function.memoryMiB, requirements: function.requirements,
+            near: loop)
     }
 
     /// Loads `source` as the module `name`. A worker whose module fails to load is ended.
     /// - Throws: `HostError.importCrashed` when importing ended the worker, `.deadlineExceeded`
     ///   when it took longer than `timeout`, or the zygote's failure to fork.
-    func load(name: String, source: String, memoryMiB: Int? = nil, near loop: (any EventLoop)? = nil) async throws -> Result {
-        // Spares carry the default limits, which a worker cannot change once confined.
+    func load(
+        name: String, source: String, memoryMiB: Int? = nil, requirements: Requirements? = nil, near loop: (any EventLoop)? = nil
+    ) async throws -> Result {
+        // Spares carry the default limits, which a worker cannot change once confined, and come
+        // from the base zygote.
+        var custom = limits
+        if let memoryMiB { custom.memoryBytes = UInt64(memoryMiB) * 1024 * 1024 }
         let worker: WorkerConnection
-        if let memoryMiB, UInt64(memoryMiB) * 1024 * 1024 != limits.memoryBytes {
-            var custom = limits
-            custom.memoryBytes = UInt64(memoryMiB) * 1024 * 1024
+        if let requirements, requirements.environment != nil {
             worker = try await Self.fork(
-                zygotes: zygotes, group: loop ?? group, limits: custom, maximumResponseBytes: maximumResponseBytes)
+                zygote: try await environments.client(for: requirements), group: loop ?? group, limits: custom,
+                maximumResponseBytes: maximumResponseBytes)
+        } else if custom != limits {
+            worker = try await Self.fork(
+                zygote: try zygotes.client(), group: loop ?? group, limits: custom, maximumResponseBytes: maximumResponseBytes)
         } else {
             worker = try await spares.take(near: loop)
         }

@@ -52,8 +52,8 @@ public final class ZygoteClient: Sendable {
     /// - Throws: `SandboxError.incomplete` naming the layers this host cannot provide, or
     ///   `HostError.zygoteUnavailable` when the zygote fails otherwise.
     public static func start(
-        executable: String, runtimeDirectory: String, allowWeakerSandbox: Bool, logger: Logger,
-        onEnd: @escaping @Sendable () -> Void = {}
+        executable: String, runtimeDirectory: String, allowWeakerSandbox: Bool, environment: ZygoteEnvironment? = nil,
+        logger: Logger, onEnd: @escaping @Sendable () -> Void = {}
     ) async throws -> ZygoteClient {
         let (serverEnd, zygoteEnd) = try ControlSocket.pair()
         let errors: ZygoteErrorStream
@@ -65,6 +65,7 @@ public final class ZygoteClient: Sendable {
             errors.forward(to: logger)
             var arguments = ["__zygote", runtimeDirectory]
             if allowWeakerSandbox { arguments.append("--allow-weaker-sandbox") }
+            arguments += environment?.arguments ?? []
             defer { close(errors.writeFD) }
             pid = try spawnProcess(executable: executable, arguments: arguments, controlFD: zygoteEnd.fd, errorFD: errors.writeFD)
         } catch {
@@ -86,6 +87,8 @@ public final class ZygoteClient: Sendable {
             return client
         case .refused(let missing):
             throw SandboxError.incomplete(missing)
+        case .failed(let message):
+            throw HostError.packagesFailedToImport(message)
         default:
             throw HostError.zygoteUnavailable("the zygote did not start; its error is in the server's log")
         }

@@ -35,6 +35,11 @@ struct DocumentedMetricsFactory: MetricsFactory {
         "pyhost_rate_limited_total": (
             "pyhost_rate_limited_total", "Calls refused by a rate limit, by function and key id (empty for the function's own limit)."
         ),
+        "pyhost_install_duration_seconds": (
+            "pyhost_install_duration_seconds", "Time to resolve and install a module's # /// script requirements."
+        ),
+        "pyhost_environments": ("pyhost_environments", "Package environments installed on this node."),
+        "pyhost_environment_zygotes": ("pyhost_environment_zygotes", "Zygotes running for package environments."),
         "hb.requests": ("http_server_requests_total", "HTTP requests answered, by route, method and status."),
         "http.server.request.duration": (
             "http_server_request_duration_seconds", "Time to answer an HTTP request, by route, method and status."

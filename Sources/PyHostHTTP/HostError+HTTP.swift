@@ -87,6 +87,10 @@ extension HostError {
             return APIError(.notFound, type: "KeyNotFound", message: "no key has the id \"\(id)\"")
         case .invalidBody(let reason):
             return APIError(.badRequest, type: "InvalidBody", message: reason)
+        case .requirementsRefused(let type, let message):
+            return APIError(.unprocessableContent, type: type, message: message)
+        case .packagesFailedToImport(let message):
+            return APIError(.unprocessableContent, type: "PackageImportFailed", message: message)
         }
     }
 }

@@ -13,6 +13,8 @@ struct FunctionPayload: Encodable {
     let memory_mib: Nullable<Int>
     let concurrency: Nullable<Int>
     let min_warm: Int
+    /// What its `# /// script` block declared and what it resolved to; null without a block.
+    let requirements: Nullable<Requirements>
 
     init(_ function: FunctionVersion) {
         name = function.name
@@ -24,6 +26,7 @@ struct FunctionPayload: Encodable {
         memory_mib = Nullable(function.memoryMiB)
         concurrency = Nullable(function.concurrency)
         min_warm = function.minWarm
+        requirements = Nullable(function.requirements)
     }
 }
 

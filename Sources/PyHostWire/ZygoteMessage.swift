@@ -16,6 +16,8 @@ public enum ZygoteEvent: Codable, Sendable, Equatable {
     case started(python: String, pandas: String, layers: [SandboxLayer])
     /// Some layers could not be set up and weaker isolation was not allowed; the zygote exits.
     case refused(missing: [MissingLayer])
+    /// An environment's zygote could not import its packages (the text says why); it exits.
+    case failed(message: String)
     /// A worker was forked; the message carries its channel and a pidfd, in that order.
     case spawned(id: UInt64, pid: Int32)
     case spawnFailed(id: UInt64, message: String)

@@ -18,9 +18,25 @@ enum ReadOnlyRoot {
     static let maskedFiles = ["/etc/machine-id", "/etc/hostname"]
     static let maskedProcFiles = ["/proc/cmdline", "/proc/config.gz", "/proc/sys/kernel/random/boot_id"]
 
-    static func enter() throws {
+    /// A host folder shown read-only at `target` inside the new root.
+    struct Bind {
+        let source: String
+        let target: String
+
+        /// An O_PATH handle on `source`, taken in the zygote's mount namespace before the staging
+        /// tmpfs hides the host's /tmp, where the folder may sit. The zygote's identity is already
+        /// unprivileged here: every folder on the way must let others search it.
+        func open() throws -> Int32 {
+            try systemCall("open(\(source))") { Glibc.open(source, ReadOnlyRoot.openPath | O_DIRECTORY | O_CLOEXEC) }
+        }
+    }
+
+    /// Builds the new root, with `binds` shown read-only, and enters it.
+    static func enter(binds: [Bind] = []) throws {
         // Nothing done here may propagate back to the host's mounts.
         try mountCall(nil, "/", nil, UInt(MS_REC | MS_PRIVATE))
+        let handles = try binds.map { ($0, try $0.open()) }
+        defer { handles.forEach { close($0.1) } }
         try mountCall("tmpfs", staging, "tmpfs", UInt(MS_NOSUID | MS_NODEV), "size=1m,mode=0755")
         for entry in systemEntries { try take(entry) }
         for directory in ["proc", "dev", "tmp"] { mkdir("\(staging)/\(directory)", 0o755) }
@@ -34,6 +50,15 @@ enum ReadOnlyRoot {
             try mountCall("/dev/\(device)", target, nil, UInt(MS_BIND))
         }
         try mask(maskedFiles.map { "\(staging)\($0)" })
+        for (bind, source) in handles {
+            var path = staging
+            for part in bind.target.split(separator: "/") {
+                path += "/\(part)"
+                mkdir(path, 0o755)
+            }
+            try mountCall("/proc/self/fd/\(source)", path, nil, UInt(MS_BIND | MS_REC))
+            try mountCall(nil, path, nil, UInt(MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV))
+        }
         // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves the new.
         try systemCall("chdir") { chdir(staging) }
         try systemCall("pivot_root") { pyhost_pivot_root(".", ".") }
@@ -66,6 +91,9 @@ enum ReadOnlyRoot {
             try mountCall("/dev/null", path, nil, UInt(MS_BIND))
         }
     }
+
+    /// O_PATH from <fcntl.h>, which Glibc's module does not export: a handle on a folder, for mounting.
+    static let openPath: Int32 = 0o1000_0000
 
     static func mountCall(_ source: String?, _ target: String, _ type: String?, _ flags: UInt, _ data: String? = nil) throws {
         try systemCall("mount(\(target))") {

@@ -148,6 +148,29 @@ public struct SandboxPolicy: Sendable {
         return SandboxPolicy(rules: rules)
     }
 
+    /// Calls an environment's zygote needs beyond a worker's: to fork a worker into namespaces of
+    /// its own, reap it, and let the child confine itself (mounts, identity, limits, its filter).
+    static let forking = [
+        "socketpair", "pidfd_open", "pidfd_send_signal", "wait4", "waitid", "setsid", "mount", "setresuid",
+        "setresgid", "setgroups", "setrlimit", "prlimit64", "seccomp", "prctl", "rt_sigaction",
+    ]
+
+    /// The filter of an environment's zygote, installed before its packages are imported: a
+    /// worker's, with `forking` allowed, and clone allowed for threads and for processes in a new
+    /// PID namespace, which is how the zygote forks workers. Plain fork, vfork and posix_spawn
+    /// fail with EPERM, as in a worker; each worker adds its own filter on top of this one.
+    public static func environmentZygote(pid: Int32) -> SandboxPolicy {
+        let replaced = Set(forking + ["clone"])
+        var rules = worker(pid: pid).rules.filter { !replaced.contains($0.syscall) }
+        rules += forking.map { Rule(syscall: $0, action: .allow, condition: .always) }
+        let threadOrNewPID = cloneThread | UInt64(PYHOST_CLONE_NEWPID)
+        rules += [
+            Rule(syscall: "clone", action: .allow, condition: .anyBit(argument: 0, mask: threadOrNewPID)),
+            Rule(syscall: "clone", action: .fail(errno: EPERM), condition: .noBit(argument: 0, mask: threadOrNewPID)),
+        ]
+        return SandboxPolicy(rules: rules)
+    }
+
     /// Legacy calls that some architectures lack (aarch64 has only their `…at`, `p…` and `…3`
     /// successors): the only names a rule may name without this architecture having them.
     static let absentOnSomeArchitectures: Set<String> = [

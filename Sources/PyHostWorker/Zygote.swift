@@ -25,14 +25,17 @@ public enum Zygote {
     ]
 
     /// Initializes Python, imports pandas and the runtime, confines itself, then serves spawn
-    /// requests. Never returns.
-    public static func run(runtimeDirectory: String, allowWeakerSandbox: Bool) -> Never {
+    /// requests. With an `environment`, nothing but the interpreter loads before confinement: its
+    /// packages, pandas among them, are imported after it (`ZygoteEnvironment.importPackages`).
+    /// Never returns.
+    public static func run(runtimeDirectory: String, allowWeakerSandbox: Bool, environment: ZygoteEnvironment? = nil) -> Never {
         let control = ControlSocket(fd: controlFD)
         do {
             // Python and pandas load first, as host root: importing pandas runs `uname -p`, and the
             // runtime lives in the checkout, which the confined file system no longer shows.
-            let versions = try startInterpreter(runtimeDirectory: runtimeDirectory)
-            let confinement = try ZygoteConfinement.establish(control: control)
+            var versions = try startInterpreter(runtimeDirectory: environment == nil ? runtimeDirectory : nil)
+            let confinement = try ZygoteConfinement.establish(
+                control: control, binds: environment?.binds(runtimeDirectory: runtimeDirectory) ?? [])
             if !confinement.missing.isEmpty {
                 guard allowWeakerSandbox else {
                     try control.send(ZygoteEvent.refused(missing: confinement.missing))
@@ -40,12 +43,24 @@ public enum Zygote {
                 }
                 for missing in confinement.missing { printToStandardError("pyhost zygote: running without \(missing)") }
             }
+            if let environment {
+                // Without a read-only root of its own (a weaker sandbox), the host's folders are in sight.
+                let bound = confinement.active.contains(.readOnlyRoot)
+                if let failure = try environment.importPackages(
+                    runtime: bound ? ZygoteEnvironment.runtime : runtimeDirectory,
+                    sitePackages: bound ? ZygoteEnvironment.sitePackages : environment.directory)
+                {
+                    try control.send(ZygoteEvent.failed(message: failure))
+                    exit(1)
+                }
+                versions = try interpreterVersions()
+            }
             var layers = confinement.active
             for layer in workerLayers where !layers.contains(layer) && !confinement.missing.contains(where: { $0.layer == layer }) {
                 layers.append(layer)
             }
             try control.send(ZygoteEvent.started(python: versions.python, pandas: versions.pandas, layers: layers))
-            try serve(control, confinement: confinement)
+            try serve(control, confinement: confinement, identityOffset: environment?.identityOffset ?? 0)
             exit(0)
         } catch let error as SystemCallError where error.errno == EPIPE || error.errno == ECONNRESET {
             exit(0)  // the server left first; the workers die with this process
@@ -59,7 +74,8 @@ public enum Zygote {
         let description: String
     }
 
-    private static func startInterpreter(runtimeDirectory: String) throws -> (python: String, pandas: String) {
+    /// Starts the interpreter and, given the runtime's folder, imports the runtime and pandas.
+    private static func startInterpreter(runtimeDirectory: String?) throws -> (python: String, pandas: String) {
         // Before the interpreter and pandas load: one thread each for OpenBLAS and numexpr, or the
         // zygote would be multi-threaded and could not fork safely.
         for name in ["OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
@@ -71,13 +87,18 @@ public enum Zygote {
                 description:
                     "Python did not start: \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
         }
-        let escaped = runtimeDirectory.replacingOccurrences(of: "\\", with: "\\\\")
-            .replacingOccurrences(of: "'", with: "\\'")
-        guard pyhost_python_run("import sys; sys.path.insert(0, '\(escaped)')") == 0,
-            pyhost_python_run("import pyhost_runtime.zygote; pyhost_runtime.zygote.prepare()") == 0,
-            let raw = pyhost_python_call_str("pyhost_runtime.zygote", "versions")
+        guard let runtimeDirectory else { return ("?", "?") }
+        guard pyhost_python_run("import sys; sys.path.insert(0, \(pythonLiteral(runtimeDirectory)))") == 0,
+            pyhost_python_run("import pyhost_runtime.zygote; pyhost_runtime.zygote.prepare()") == 0
         else {
             throw StartError(description: "the Python runtime in \(runtimeDirectory) did not load (see above)")
+        }
+        return try interpreterVersions()
+    }
+
+    private static func interpreterVersions() throws -> (python: String, pandas: String) {
+        guard let raw = pyhost_python_call_str("pyhost_runtime.zygote", "versions") else {
+            throw StartError(description: "the Python runtime did not report its versions (see above)")
         }
         defer { free(raw) }
         let parts = String(cString: raw).split(separator: " ").map(String.init)
@@ -85,7 +106,7 @@ public enum Zygote {
     }
 
     /// Waits on the control socket and on each live worker's pidfd.
-    private static func serve(_ control: ControlSocket, confinement: ZygoteConfinement) throws {
+    private static func serve(_ control: ControlSocket, confinement: ZygoteConfinement, identityOffset: Int) throws {
         let zygote = try systemCall("pidfd_open(self)") { pyhost_pidfd_open(getpid()) }
         var workers: [Int32: (pid: Int32, id: UInt64)] = [:]  // by pidfd
         var slots: [Int32: Int] = [:]  // pidfd → identity slot, the lowest free one at its fork
@@ -108,7 +129,8 @@ public enum Zygote {
                     let slot = (0...).first { !used.contains($0) }!
                     let setup = { (channel: Int32) in
                         WorkerProcess.Setup(
-                            channel: channel, zygote: zygote, limits: limits, identity: confinement.workerIdentity(slot: slot),
+                            channel: channel, zygote: zygote, limits: limits,
+                            identity: confinement.workerIdentity(slot: slot + identityOffset),
                             privateMounts: confinement.active.contains(.privateTmp))
                     }
                     if let (pid, pidfd) = try spawn(id: id, namespaces: confinement.workerNamespaces, setup: setup, control: control) {

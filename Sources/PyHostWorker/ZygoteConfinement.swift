@@ -12,7 +12,8 @@ import PyHostWire
 /// 1. a user namespace, whose uid/gid maps the server writes from the parent namespace; the zygote
 ///    then takes uid 0 of the namespace, which is an unprivileged host uid (`hostBase`);
 /// 2. with the capabilities that namespace grants: mount, network, IPC and UTS namespaces;
-/// 3. a read-only root that holds only the system (`ReadOnlyRoot`);
+/// 3. a read-only root that holds only the system (`ReadOnlyRoot`), and for an environment's
+///    zygote its packages and the runtime;
 /// 4. a probe of the per-worker namespaces (PID, mount, IPC), so a spawn never fails on them.
 struct ZygoteConfinement {
     /// Host uid and gid that uid/gid 0 of the zygote's user namespace map to; 65536 ids are mapped.
@@ -29,7 +30,7 @@ struct ZygoteConfinement {
     /// clone(2) flags for each worker: its own PID, mount and IPC namespaces where available.
     private(set) var workerNamespaces: UInt = 0
 
-    static func establish(control: ControlSocket) throws -> ZygoteConfinement {
+    static func establish(control: ControlSocket, binds: [ReadOnlyRoot.Bind] = []) throws -> ZygoteConfinement {
         var confinement = ZygoteConfinement()
         try confinement.enterUserNamespace(control: control)
         let userNamespace = confinement.active.contains(.userNamespace)
@@ -40,7 +41,7 @@ struct ZygoteConfinement {
             confinement.attempt(layer) { try systemCall("unshare(\(layer.rawValue))") { pyhost_unshare(Int32(flag)) } }
         }
         if confinement.active.contains(.mountNamespace) {
-            confinement.attempt(.readOnlyRoot) { try ReadOnlyRoot.enter() }
+            confinement.attempt(.readOnlyRoot) { try ReadOnlyRoot.enter(binds: binds) }
         }
         if confinement.active.contains(.utsNamespace) {
             _ = sethostname("pyhost", 6)

@@ -84,6 +84,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-workers"), help: "Workers alive across all functions (default: 4 × the CPU count).")
     var maxWorkers: Int?
 
+    @OptionGroup var packages: PackageOptions
+
     func validate() throws {
         guard timeout > 0, timeout <= 300 else { throw ValidationError("--timeout must be in (0, 300] seconds") }
         guard queueDepth >= 0 else { throw ValidationError("--queue-depth must not be negative") }
@@ -132,6 +134,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maximumResponseBytes = maxResponseBytes
         configuration.recycling.afterCalls = recycleAfter
         configuration.recycling.rssBytes = recycleRSS * 1024 * 1024
+        configuration.packages = packages.settings
+        configuration.environmentMemoryBytes = packages.environmentMemory * 1024 * 1024
         let host: FunctionHost
         do {
             host = try await FunctionHost.start(configuration, logger: logger)

@@ -11,7 +11,7 @@ import Testing
     @Test func thePayloadIsTheTagTwoJSONLinesThenTheBody() throws {
         let function = FunctionVersion(
             name: "f", version: 3, source: "", sha256: "", instance: "i3", createdAt: Date(), timeoutSeconds: nil, memoryMiB: nil,
-            concurrency: nil, minWarm: 0)
+            concurrency: nil, minWarm: 0, requirements: nil)
         let odd = "quote\" backslash\\ newline\n tab\t bell\u{07} é 😀"
         let request = InvocationRequest(
             body: ByteBuffer(string: "a,b\n1,2\n"), contentType: "text/csv", accept: odd,

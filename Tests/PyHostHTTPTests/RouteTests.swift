@@ -248,7 +248,7 @@ final class FakeHost: FunctionHostProtocol {
     static func version(_ name: String, _ count: Int, source: String = "def handle(request):\n    return None\n") -> FunctionVersion {
         FunctionVersion(
             name: name, version: count + 1, source: source, sha256: "", instance: "i\(count)", createdAt: Date(), timeoutSeconds: nil,
-            memoryMiB: nil, concurrency: nil, minWarm: 0)
+            memoryMiB: nil, concurrency: nil, minWarm: 0, requirements: nil)
     }
 
     var deployed: [(source: String, settings: FunctionSettings)] { state.withLock { $0.deployed } }

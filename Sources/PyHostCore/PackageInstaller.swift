@@ -1,0 +1,115 @@
+import Foundation
+
+/// Runs `pyhost_runtime/installer.py` with Debian's Python: it reads a module's `# /// script`
+/// block, resolves it with pip against the host's packages (wheels only, so no package code runs
+/// here), and installs what the host lacks into `environments/<sha256 of the pinned set>`.
+public struct PackageInstaller: Sendable {
+    /// Where pip looks for packages, and the limits of one install.
+    public struct Settings: Sendable, Equatable {
+        /// pip's index flags: `--index-url URL`, `--find-links DIR`, `--no-index`.
+        public var indexFlags: [String] = []
+        public var timeout: Duration = .seconds(300)
+        public var maximumBytes = 2 * 1024 * 1024 * 1024
+
+        public init() {}
+    }
+
+    let settings: Settings
+    let runtimeDirectory: String
+    /// The folder of the environments, one folder each, named by their digest.
+    let environments: URL
+
+    /// The resolved requirements of `source`, their environment installed; nil when it has no block.
+    /// - Throws: `HostError.requirementsRefused` with the installer's typed reason.
+    func resolve(source: String) async throws -> Requirements? {
+        let started = ContinuousClock.now
+        let answer = try await run(mode: "resolve", input: Data(source.utf8))
+        HostMetrics.install(seconds: (ContinuousClock.now - started).seconds)
+        guard let declared = answer.declared else { return nil }
+        return Requirements(
+            declared: declared, packages: answer.packages ?? [], environment: answer.environment, shadows: answer.shadows ?? [],
+            modules: answer.modules ?? [])
+    }
+
+    /// Installs the environment of `requirements` again, from its pinned, hash-checked set, unless
+    /// it is there: after a restart on an empty disk, on another node, or after collection.
+    func install(_ requirements: Requirements) async throws {
+        guard let environment = requirements.environment, !FileManager.default.fileExists(atPath: sitePackages(of: environment))
+        else { return }
+        let started = ContinuousClock.now
+        _ = try await run(mode: "install", input: try JSONEncoder().encode(requirements))
+        HostMetrics.install(seconds: (ContinuousClock.now - started).seconds)
+    }
+
+    func sitePackages(of environment: String) -> String {
+        environments.appendingPathComponent(environment).appendingPathComponent("site-packages").path
+    }
+
+    private struct Answer: Decodable {
+        struct Refusal: Decodable {
+            let type: String
+            let message: String
+        }
+        let declared: [String]?
+        let packages: [Requirements.Package]?
+        let environment: String?
+        let shadows: [String]?
+        let modules: [String]?
+        let error: Refusal?
+    }
+
+    private func run(mode: String, input: Data) async throws -> Answer {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments =
+            ["-I", runtimeDirectory + "/pyhost_runtime/installer.py", mode, environments.path] + settings.indexFlags
+        // Nothing of the server's own environment (its deploy token above all) reaches pip.
+        let server = ProcessInfo.processInfo.environment
+        var environment = [
+            "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": server["HOME"] ?? "/root",
+            "PYHOST_INSTALL_TIMEOUT": String(settings.timeout.seconds),
+            "PYHOST_INSTALL_MAX_BYTES": String(settings.maximumBytes),
+        ]
+        for name in ["http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"] {
+            environment[name] = server[name]
+        }
+        process.environment = environment
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        let ended = AsyncStream<Void>.makeStream()
+        process.terminationHandler = { _ in
+            ended.continuation.yield()
+            ended.continuation.finish()
+        }
+        do {
+            try process.run()
+        } catch {
+            throw HostError.requirementsRefused(type: "InstallFailed", message: "the package installer did not start: \(error)")
+        }
+        // The installer stops pip at its own deadline; this one ends the installer if it hangs.
+        let backstop = Task {
+            try await Task.sleep(for: settings.timeout + .seconds(30))
+            process.terminate()
+        }
+        defer { backstop.cancel() }
+        async let output = Task.detached { stdout.fileHandleForReading.readDataToEndOfFile() }.value
+        await Task.detached {
+            try? stdin.fileHandleForWriting.write(contentsOf: input)
+            try? stdin.fileHandleForWriting.close()
+        }.value
+        let data = await output
+        for await _ in ended.stream {}
+        guard let answer = try? JSONDecoder().decode(Answer.self, from: data) else {
+            throw HostError.requirementsRefused(
+                type: "InstallFailed", message: "the package installer ended without an answer (status \(process.terminationStatus))")
+        }
+        if let refusal = answer.error {
+            let type = Requirements.refusals.contains(refusal.type) ? refusal.type : "InstallFailed"
+            throw HostError.requirementsRefused(type: type, message: refusal.message)
+        }
+        return answer
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// What a module's PEP 723 `# /// script` block declares, and what pip resolved it to on this host:
+/// stored with the version, so a rollback, a restart or another node installs exactly this set.
+public struct Requirements: Codable, Sendable, Equatable {
+    /// One distribution the host's Python lacks, pinned to the wheel pip chose.
+    public struct Package: Codable, Sendable, Equatable {
+        public let name: String
+        public let version: String
+        public let sha256: String
+    }
+
+    /// The block's `dependencies`, as written (those whose markers do not hold on this host left out).
+    public let declared: [String]
+    /// What the environment adds to the host's packages; empty when the host has them all.
+    public let packages: [Package]
+    /// The content address of the environment holding `packages` (see `PackageInstaller`); nil
+    /// when `packages` is empty and the function runs on the base zygote.
+    public let environment: String?
+    /// Packages of `packages` that replace one of the host's (pandas 2 over the host's pandas).
+    public let shadows: [String]
+    /// The top-level modules of the declared packages, imported by the environment's zygote.
+    public let modules: [String]
+
+    /// Whether `source` has a `# /// script` line, which only then costs a run of the installer.
+    static func mayDeclare(_ source: String) -> Bool {
+        source.contains("# /// script")
+    }
+
+    /// The error types the installer may answer with; any other becomes `InstallFailed`.
+    static let refusals: Set<String> = [
+        "InvalidRequirements", "IncompatiblePython", "UnknownPackage", "NoCompatibleWheel", "RequirementConflict",
+        "IndexUnreachable", "InstallTimeLimit", "InstallSizeLimit", "InstallFailed",
+    ]
+}
