@@ -61,14 +61,22 @@ actor EnvironmentZygotes {
     /// running ones hold more than the budget; and forgets those that ended by themselves.
     func retire(keeping inUse: Set<String>) async {
         running = running.filter { $0.value.isRunning }
-        var total = running.values.reduce(UInt64(0)) { $0 + (ResidentMemory.bytes(of: $1.pid) ?? 0) }
+        var total = running.values.reduce(UInt64(0)) { $0 + Self.residentBytes(of: $1) }
         for environment in running.keys.sorted(by: { lastUsed[$0] ?? .now < lastUsed[$1] ?? .now })
         where total > memoryBudget && !inUse.contains(environment) {
             guard let client = running.removeValue(forKey: environment) else { continue }
-            total -= min(total, ResidentMemory.bytes(of: client.pid) ?? 0)
+            total -= min(total, Self.residentBytes(of: client))
             logger.info("environment zygote retired", metadata: ["environment": "\(environment.prefix(12))"])
             await client.shutdown()
         }
+    }
+
+    /// The zygote's memory: the process the server started and the zygote proper, its child in a
+    /// PID namespace of its own (`ZygoteEnvironment.enterPIDNamespace`).
+    static func residentBytes(of client: ZygoteClient) -> UInt64 {
+        let children = (try? String(contentsOfFile: "/proc/\(client.pid)/task/\(client.pid)/children", encoding: .utf8)) ?? ""
+        let pids = [client.pid] + children.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return pids.reduce(0) { $0 + (ResidentMemory.bytes(of: $1) ?? 0) }
     }
 
     /// Stops the zygotes of environments no stored version uses, and removes those environments

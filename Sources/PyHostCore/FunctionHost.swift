@@ -36,7 +36,12 @@ public final class FunctionHost: Sendable {
         let host = FunctionHost(configuration: configuration, registry: registry, zygotes: zygotes, logger: logger)
         host.callers.load(keys: try await registry.invokerKeys(), access: try await registry.accessByName())
         await host.collectEnvironments()
-        for function in functions { host.catalog.record(function) }
+        for function in functions {
+            host.catalog.record(function)
+            if let requirements = function.requirements, let block = Requirements.block(in: function.source) {
+                host.installer.remember(requirements, of: block)
+            }
+        }
         for function in functions { await host.pool.makeCurrent(function) }
         await host.loader.spares.replenish()
         logger.info(

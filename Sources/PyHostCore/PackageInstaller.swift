@@ -1,9 +1,13 @@
 import Foundation
+import Synchronization
 
 /// Runs `pyhost_runtime/installer.py` with Debian's Python: it reads a module's `# /// script`
 /// block, resolves it with pip against the host's packages (wheels only, so no package code runs
 /// here), and installs what the host lacks into `environments/<sha256 of the pinned set>`.
-public struct PackageInstaller: Sendable {
+///
+/// A block resolves once per node: a later deploy with the same block (a redeploy with a new
+/// handler) reuses its resolution, as a lock file would, and serves without running pip.
+public final class PackageInstaller: Sendable {
     /// Where pip looks for packages, and the limits of one install.
     public struct Settings: Sendable, Equatable {
         /// pip's index flags: `--index-url URL`, `--find-links DIR`, `--no-index`.
@@ -18,17 +22,38 @@ public struct PackageInstaller: Sendable {
     let runtimeDirectory: String
     /// The folder of the environments, one folder each, named by their digest.
     let environments: URL
+    /// Resolutions by the text of the block they came from.
+    private let resolved = Mutex<[String: Requirements]>([:])
+    static let remembered = 1024
+
+    init(settings: Settings, runtimeDirectory: String, environments: URL) {
+        self.settings = settings
+        self.runtimeDirectory = runtimeDirectory
+        self.environments = environments
+    }
 
     /// The resolved requirements of `source`, their environment installed; nil when it has no block.
     /// - Throws: `HostError.requirementsRefused` with the installer's typed reason.
     func resolve(source: String) async throws -> Requirements? {
+        let block = Requirements.block(in: source)
+        if let block, let known = resolved.withLock({ $0[block] }) { return known }
         let started = ContinuousClock.now
         let answer = try await run(mode: "resolve", input: Data(source.utf8))
         HostMetrics.install(seconds: (ContinuousClock.now - started).seconds)
         guard let declared = answer.declared else { return nil }
-        return Requirements(
+        let requirements = Requirements(
             declared: declared, packages: answer.packages ?? [], environment: answer.environment, shadows: answer.shadows ?? [],
             modules: answer.modules ?? [])
+        if let block { remember(requirements, of: block) }
+        return requirements
+    }
+
+    /// Records how `block` resolved: at deploy, and for the stored versions at start.
+    func remember(_ requirements: Requirements, of block: String) {
+        resolved.withLock { resolved in
+            if resolved.count >= Self.remembered { resolved.removeAll() }
+            resolved[block] = requirements
+        }
     }
 
     /// Installs the environment of `requirements` again, from its pinned, hash-checked set, unless

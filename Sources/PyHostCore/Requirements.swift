@@ -27,6 +27,17 @@ public struct Requirements: Codable, Sendable, Equatable {
         source.contains("# /// script")
     }
 
+    /// The lines of the module's one `# /// script` block, from that line to the closing `# ///`;
+    /// nil when it has none, or more than one (which the installer refuses).
+    static func block(in source: String) -> String? {
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
+        let openings = lines.indices.filter { lines[$0] == "# /// script" }
+        guard openings.count == 1, let start = openings.first,
+            let end = lines[start...].firstIndex(of: "# ///")
+        else { return nil }
+        return lines[start...end].joined(separator: "\n")
+    }
+
     /// The error types the installer may answer with; any other becomes `InstallFailed`.
     static let refusals: Set<String> = [
         "InvalidRequirements", "IncompatiblePython", "UnknownPackage", "NoCompatibleWheel", "RequirementConflict",

@@ -242,13 +242,16 @@ public final class ZygoteClient: Sendable {
 
     private func handle(_ event: ZygoteEvent, fds: [Int32]) {
         switch event {
-        case .spawned(let id, let pid) where fds.count == 2:
-            let process = SpawnedProcess(id: id, pid: pid, pidfd: fds[1], channelFD: fds[0])
-            if let continuation = state.withLock({ $0.spawns.removeValue(forKey: id) }) {
-                continuation.resume(returning: process)
-            } else {
+        case .spawned(let id, _) where fds.count == 2:
+            let continuation = state.withLock { $0.spawns.removeValue(forKey: id) }
+            // The pid as the kernel gives it for the pidfd, in the server's PID namespace: an
+            // environment's zygote has one of its own, and its word is not trusted.
+            guard let continuation, let pid = Self.processID(ofPIDFD: fds[1]) else {
                 fds.forEach { _ = close($0) }
+                continuation?.resume(throwing: HostError.protocolViolation("the zygote sent a worker without a valid pidfd"))
+                return
             }
+            continuation.resume(returning: SpawnedProcess(id: id, pid: pid, pidfd: fds[1], channelFD: fds[0]))
         case .spawnFailed(let id, let message):
             fds.forEach { _ = close($0) }
             state.withLock { $0.spawns.removeValue(forKey: id) }?
@@ -269,6 +272,17 @@ public final class ZygoteClient: Sendable {
             fds.forEach { _ = close($0) }
             logger.warning("unexpected zygote event", metadata: ["event": "\(event)"])
         }
+    }
+
+    /// The pid a pidfd refers to, seen from this process (the `Pid:` line of its fdinfo); nil when
+    /// the descriptor is no pidfd or its process is gone.
+    static func processID(ofPIDFD fd: Int32) -> Int32? {
+        guard let info = try? String(contentsOfFile: "/proc/self/fdinfo/\(fd)", encoding: .utf8) else { return nil }
+        for line in info.split(separator: "\n") where line.hasPrefix("Pid:") {
+            guard let pid = Int32(line.dropFirst(4).trimmingCharacters(in: .whitespaces)), pid > 0 else { return nil }
+            return pid
+        }
+        return nil
     }
 
     @discardableResult

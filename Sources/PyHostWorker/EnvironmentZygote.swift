@@ -17,6 +17,29 @@ extension ZygoteEnvironment {
         ]
     }
 
+    /// Moves the zygote into a PID namespace of its own, with a /proc of its own: its packages'
+    /// import code sees no host process (the server's command line above all). The process the
+    /// server started stays outside as a wrapper that holds nothing and waits; the zygote goes on
+    /// in its child, pid 1 of the namespace, and dies with it.
+    static func enterPIDNamespace() throws {
+        try systemCall("unshare(pid)") { pyhost_unshare(Int32(PYHOST_CLONE_NEWPID)) }
+        pyhost_python_before_fork()
+        let child = pyhost_fork()
+        guard child >= 0 else { throw SystemCallError(call: "fork", errno: errno) }
+        if child > 0 {
+            pyhost_python_after_fork_parent()
+            close(Zygote.controlFD)
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+            let signal = status & 0x7f
+            _exit(signal == 0 ? (status >> 8) & 0xff : 128 + signal)
+        }
+        pyhost_python_after_fork_child()
+        try systemCall("prctl(PR_SET_PDEATHSIG)") { pyhost_set_parent_death_signal(SIGKILL) }
+        try ReadOnlyRoot.mountCall("proc", "/proc", "proc", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC))
+        try ReadOnlyRoot.mask(ReadOnlyRoot.maskedProcFiles)
+    }
+
     /// Confines the zygote further, then imports the runtime, pandas and the environment's modules.
     /// Returns why the import failed, or nil.
     func importPackages(runtime: String, sitePackages: String) throws -> String? {

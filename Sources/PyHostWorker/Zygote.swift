@@ -46,6 +46,9 @@ public enum Zygote {
             if let environment {
                 // Without a read-only root of its own (a weaker sandbox), the host's folders are in sight.
                 let bound = confinement.active.contains(.readOnlyRoot)
+                if bound && confinement.workerNamespaces & UInt(PYHOST_CLONE_NEWPID) != 0 {
+                    try ZygoteEnvironment.enterPIDNamespace()
+                }
                 if let failure = try environment.importPackages(
                     runtime: bound ? ZygoteEnvironment.runtime : runtimeDirectory,
                     sitePackages: bound ? ZygoteEnvironment.sitePackages : environment.directory)
