@@ -22,6 +22,16 @@ public struct Requirements: Codable, Sendable, Equatable {
     /// The top-level modules of the declared packages, imported by the environment's zygote.
     public let modules: [String]
 
+    /// Every field, `environment` as null when there is none: the API shows it so.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(declared, forKey: .declared)
+        try container.encode(packages, forKey: .packages)
+        try container.encode(environment, forKey: .environment)
+        try container.encode(shadows, forKey: .shadows)
+        try container.encode(modules, forKey: .modules)
+    }
+
     /// Whether `source` has a `# /// script` line, which only then costs a run of the installer.
     static func mayDeclare(_ source: String) -> Bool {
         source.contains("# /// script")

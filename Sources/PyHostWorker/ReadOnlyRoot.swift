@@ -23,20 +23,18 @@ enum ReadOnlyRoot {
         let source: String
         let target: String
 
-        /// An O_PATH handle on `source`, taken in the zygote's mount namespace before the staging
-        /// tmpfs hides the host's /tmp, where the folder may sit. The zygote's identity is already
-        /// unprivileged here: every folder on the way must let others search it.
+        /// An O_PATH handle on `source`, taken before the staging tmpfs hides the host's /tmp,
+        /// where the folder may sit (see `ZygoteConfinement.establish`).
         func open() throws -> Int32 {
             try systemCall("open(\(source))") { Glibc.open(source, ReadOnlyRoot.openPath | O_DIRECTORY | O_CLOEXEC) }
         }
     }
 
-    /// Builds the new root, with `binds` shown read-only, and enters it.
-    static func enter(binds: [Bind] = []) throws {
+    /// Builds the new root, with each folder of `binds` (paired with its handle from `Bind.open`,
+    /// taken in this mount namespace) shown read-only, and enters it.
+    static func enter(binds handles: [(Bind, Int32)] = []) throws {
         // Nothing done here may propagate back to the host's mounts.
         try mountCall(nil, "/", nil, UInt(MS_REC | MS_PRIVATE))
-        let handles = try binds.map { ($0, try $0.open()) }
-        defer { handles.forEach { close($0.1) } }
         try mountCall("tmpfs", staging, "tmpfs", UInt(MS_NOSUID | MS_NODEV), "size=1m,mode=0755")
         for entry in systemEntries { try take(entry) }
         for directory in ["proc", "dev", "tmp"] { mkdir("\(staging)/\(directory)", 0o755) }

@@ -32,16 +32,27 @@ struct ZygoteConfinement {
 
     static func establish(control: ControlSocket, binds: [ReadOnlyRoot.Bind] = []) throws -> ZygoteConfinement {
         var confinement = ZygoteConfinement()
-        try confinement.enterUserNamespace(control: control)
+        let mapped = try confinement.enterUserNamespace(control: control)
+        // Folders to show are opened in the mount namespace they will be bound in, while the
+        // process still has the server's uid: they may lie where only the server may go.
+        var handles: [(ReadOnlyRoot.Bind, Int32)] = []
+        defer { handles.forEach { close($0.1) } }
+        if !binds.isEmpty {
+            confinement.attempt(.mountNamespace) {
+                try systemCall("unshare(mount_namespace)") { pyhost_unshare(Int32(PYHOST_CLONE_NEWNS)) }
+            }
+            handles = try binds.map { ($0, try $0.open()) }
+        }
+        if let mapped { confinement.takeNamespaceIdentity(fullRange: mapped) }
         let userNamespace = confinement.active.contains(.userNamespace)
         for (flag, layer) in [
             (PYHOST_CLONE_NEWNS, SandboxLayer.mountNamespace), (PYHOST_CLONE_NEWNET, .networkNamespace),
             (PYHOST_CLONE_NEWIPC, .ipcNamespace), (PYHOST_CLONE_NEWUTS, .utsNamespace),
-        ] {
+        ] where !confinement.active.contains(layer) {
             confinement.attempt(layer) { try systemCall("unshare(\(layer.rawValue))") { pyhost_unshare(Int32(flag)) } }
         }
         if confinement.active.contains(.mountNamespace) {
-            confinement.attempt(.readOnlyRoot) { try ReadOnlyRoot.enter(binds: binds) }
+            confinement.attempt(.readOnlyRoot) { try ReadOnlyRoot.enter(binds: handles) }
         }
         if confinement.active.contains(.utsNamespace) {
             _ = sethostname("pyhost", 6)
@@ -64,10 +75,12 @@ struct ZygoteConfinement {
         return identity + UInt32(slot % Self.workerSlots)
     }
 
-    private mutating func enterUserNamespace(control: ControlSocket) throws {
+    /// Enters a user namespace and has the server map its ids. Returns whether the full range was
+    /// mapped, or nil when there is no user namespace.
+    private mutating func enterUserNamespace(control: ControlSocket) throws -> Bool? {
         guard pyhost_unshare(Int32(PYHOST_CLONE_NEWUSER)) == 0 else {
             record(.userNamespace, "unshare(PYHOST_CLONE_NEWUSER): \(SystemCallError(call: "unshare", errno: errno))")
-            return
+            return nil
         }
         try control.send(ZygoteEvent.identityMapRequested)
         guard let (reply, _) = try control.receive(ZygoteRequest.self), case .identityMapped(let fullRange, let error) = reply
@@ -76,10 +89,14 @@ struct ZygoteConfinement {
         }
         if let error {
             record(.userNamespace, error)
-            return
+            return nil
         }
-        // The process still holds host uid 0 until it changes identity: only then do its file
-        // accesses become those of an unprivileged host uid.
+        return fullRange
+    }
+
+    /// Takes uid and gid 0 of the namespace: only then do the process's file accesses become
+    /// those of an unprivileged host uid.
+    private mutating func takeNamespaceIdentity(fullRange: Bool) {
         attempt(.userNamespace) {
             try systemCall("setresgid") { pyhost_set_gid(0) }
             if fullRange { try systemCall("setgroups") { setgroups(0, nil) } }

@@ -1,3 +1,4 @@
+import os
 import sys
 import pathlib
 
@@ -37,3 +38,31 @@ def guarded(tmp_path_factory):
     instance = Server(tmp_path_factory.mktemp("guarded"), "--deploy-token", DEPLOY_TOKEN)
     yield instance
     assert instance.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory):
+    """An offline package index: a folder of wheels built by the test run itself."""
+    import wheelhouse
+
+    # A pandas that stands in for another version: it loads the host's pandas and renames it,
+    # enough to show that an environment's pandas replaces the host's.
+    shadow = (
+        "import importlib.machinery, importlib.util, sys\n"
+        "here = __path__[0]\n"
+        "spec = importlib.machinery.PathFinder.find_spec('pandas', [p for p in sys.path if p and not here.startswith(p)])\n"
+        "real = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['pandas'] = real\n"
+        "spec.loader.exec_module(real)\n"
+        "real.__version__ = '99.0'\n"
+    )
+    return wheelhouse.build(tmp_path_factory.mktemp("index") / "wheels", [
+        wheelhouse.package("tinyhello", "1.0", "VALUE = 'hello 1.0'\n"),
+        wheelhouse.package("tinyhello", "2.0", "VALUE = 'hello 2.0'\n"),
+        wheelhouse.package("tinyuser", "1.0", "import tinyhello\nVALUE = 'user of ' + tinyhello.VALUE\n", ["tinyhello>=1"]),
+        wheelhouse.package("needsoldnumpy", "1.0", "", ["numpy<1.0"]),
+        wheelhouse.package("pandas", "99.0", shadow),
+        wheelhouse.package("raisesatimport", "1.0", "raise RuntimeError('this package refuses to load')\n"),
+        wheelhouse.package("leavesathread", "1.0", "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n"),
+        wheelhouse.package("hugepkg", "1.0", "", files={"blob.bin": os.urandom(3 << 20)}),
+    ], sdist_only=[wheelhouse.package("sdistonly", "1.0", "VALUE = 1\n")])
