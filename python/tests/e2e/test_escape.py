@@ -11,7 +11,8 @@ import signal
 
 import pytest
 
-from server import REPO
+from server import REPO, Server
+from wheelhouse import block
 
 LIBC = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
 
@@ -93,10 +94,21 @@ def still_serves(server):
     assert server.invoke("canary", {"name": "canary"}).json() == {"message": "Hello canary"}
 
 
+CANARY = "def handle(request):\n    return {'message': 'Hello ' + request['name']}\n"
+
+
 @pytest.fixture(scope="module", autouse=True)
 def canary(server):
-    source = "def handle(request):\n    return {'message': 'Hello ' + request['name']}\n"
-    assert server.deploy("canary", source).status == 201
+    assert server.deploy("canary", CANARY).status == 201
+
+
+@pytest.fixture(scope="module")
+def with_packages(wheels, tmp_path_factory):
+    """A server whose hostile handlers declare a package: their workers fork from an environment's zygote."""
+    instance = Server(tmp_path_factory.mktemp("escape-packages"), "--timeout", "3", "--no-index", "--find-links", str(wheels))
+    assert instance.deploy("canary", CANARY).status == 201
+    yield instance
+    assert instance.stop() == 0
 
 
 CASE_NAMES = [
@@ -123,6 +135,16 @@ def test_hostile_handler(server, name):
     assert deployed.status == 201, deployed
     check_outcome(server.invoke(f"escape-{name}", {}), status, expected)
     still_serves(server)
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_hostile_handler_with_requirements(with_packages, name):
+    source, status, expected = escapes(with_packages)[name]
+    deployed = with_packages.request("POST", f"/functions/escape-{name}?timeout=30", block("tinyhello") + source)
+    assert deployed.status == 201, deployed
+    assert deployed.json()["requirements"]["environment"] is not None
+    check_outcome(with_packages.invoke(f"escape-{name}", {}), status, expected)
+    still_serves(with_packages)
 
 
 def test_a_worker_that_ran_out_of_memory_keeps_serving(server):
