@@ -32,6 +32,8 @@ import Testing
         (.rateLimited(limit: "function sales: 5/s", keyID: nil, retryAfterSeconds: 1), .tooManyRequests, "RateLimited"),
         (.keyNotFound("k_0123456789ab"), .notFound, "KeyNotFound"),
         (.invalidBody("access: required"), .badRequest, "InvalidBody"),
+        (.requirementsRefused(type: "NoCompatibleWheel", message: "sdistonly has no wheel"), .unprocessableContent, "NoCompatibleWheel"),
+        (.packagesFailedToImport("importing the environment's packages failed"), .unprocessableContent, "PackageImportFailed"),
     ])
     func hostErrorsMapToStatusAndType(error: HostError, status: HTTPResponse.Status, type: String) throws {
         let apiError = error.apiError

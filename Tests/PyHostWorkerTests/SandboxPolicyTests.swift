@@ -31,4 +31,23 @@ import Testing
             #expect(try policy.resolved().count == 1)
         #endif
     }
+
+    /// An environment's zygote keeps a worker's filter except for what forking workers needs.
+    @Test func theEnvironmentZygotesFilterIsAWorkersPlusForking() throws {
+        let worker = SandboxPolicy.worker(pid: getpid())
+        let zygote = SandboxPolicy.environmentZygote(pid: getpid())
+        _ = try zygote.resolved()
+        let changed = Set(SandboxPolicy.forking + ["clone"])
+        let kept = { (policy: SandboxPolicy) in policy.rules.filter { !changed.contains($0.syscall) }.map { "\($0.syscall) \($0.action)" } }
+        #expect(kept(zygote) == kept(worker))
+        for name in SandboxPolicy.forking {
+            #expect(zygote.rules.filter { $0.syscall == name }.map(\.action) == [.allow], "\(name)")
+        }
+        // Processes only into a new PID namespace (or threads): fork, vfork, exec and sockets stay refused.
+        let clone = zygote.rules.filter { $0.syscall == "clone" }
+        #expect(clone.count == 2 && clone.contains { $0.action == .fail(errno: EPERM) })
+        for name in ["fork", "vfork", "execve", "socket", "connect", "ptrace"] {
+            #expect(zygote.rules.first { $0.syscall == name }?.action == .fail(errno: EPERM), "\(name)")
+        }
+    }
 }
