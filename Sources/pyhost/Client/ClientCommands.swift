@@ -56,8 +56,23 @@ struct DeployCommand: AsyncParsableCommand {
         try await runClient(options, request) { reply in
             let body = reply.json as? [String: Any] ?? [:]
             return "deployed \(name) version \(body["version"] ?? "?") (sha256 \(body["sha256"] ?? "?"))\n"
+                + Self.describe(requirements: body["requirements"] as? [String: Any])
                 + "invoke: pyhost invoke \(name) '{…}'  or  POST \(options.base)\(body["invoke_url"] ?? "")"
         }
+    }
+
+    /// The lines that show what a `# /// script` block resolved to; none without a block.
+    static func describe(requirements: [String: Any]?) -> String {
+        guard let requirements else { return "" }
+        let declared = (requirements["declared"] as? [String] ?? []).joined(separator: ", ")
+        let packages = (requirements["packages"] as? [[String: Any]] ?? []).map { "\($0["name"] ?? "?")==\($0["version"] ?? "?")" }
+        guard let environment = requirements["environment"] as? String, !packages.isEmpty else {
+            return "requires: \(declared.isEmpty ? "nothing" : declared), all provided by the host\n"
+        }
+        let shadows = requirements["shadows"] as? [String] ?? []
+        return "requires: \(declared)\n"
+            + "installed: \(packages.joined(separator: " ")) (environment \(environment.prefix(12)))\n"
+            + (shadows.isEmpty ? "" : "replaces the host's: \(shadows.joined(separator: ", "))\n")
     }
 }
 

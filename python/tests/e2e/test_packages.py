@@ -3,11 +3,12 @@ built by the test run (conftest's `wheels`), installed into content-addressed en
 imported by a zygote per environment that forks the function's workers."""
 
 import shutil
+import subprocess
 import time
 
 import pytest
 
-from server import Server, free_port
+from server import BINARY, Server, free_port
 import wheelhouse
 from wheelhouse import block
 
@@ -38,6 +39,17 @@ def test_a_requirement_imports_and_serves(packaged):
     assert requirements["environment"] in environments(packaged) and requirements["shadows"] == []
     assert packaged.invoke("user", {}).json() == "user of hello 2.0"
     assert packaged.request("GET", "/functions/user").json()["requirements"] == requirements
+
+
+def test_the_cli_prints_what_a_deploy_resolved(packaged, tmp_path):
+    module = tmp_path / "cli.py"
+    module.write_text(block("tinyuser") + "import tinyuser\ndef handle(request):\n    return tinyuser.VALUE\n")
+    shown = subprocess.run([str(BINARY), "deploy", "cli", str(module)], capture_output=True, text=True, timeout=60,
+                           env={"PYHOST_URL": packaged.url, "PATH": "/usr/bin:/bin"})
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[1] == "requires: tinyuser"
+    assert lines[2].startswith("installed: tinyhello==2.0 tinyuser==1.0 (environment ")
 
 
 def test_a_module_without_a_block_has_no_requirements(packaged):
