@@ -21,15 +21,23 @@ export const VersionsPanel = {
         version.timeout_seconds && `${version.timeout_seconds} s`, version.memory_mib && `${version.memory_mib} MiB`,
         version.concurrency && `×${version.concurrency}`, version.min_warm && `${version.min_warm} warm`,
       ].filter(Boolean).join(", ");
-    return { state, versions, shownSource, diff, settingsOf, rollback, saveAccess, saveSettings, deleteFunction };
+    // What its # /// script block resolved to: the packages installed for it, or the host's own.
+    const packagesOf = (version) => {
+      const requirements = version.requirements;
+      if (!requirements) return "";
+      if (!requirements.environment) return `${requirements.declared.join(", ")} (the host's)`;
+      const shadows = requirements.shadows.length ? ` · replaces the host's ${requirements.shadows.join(", ")}` : "";
+      return requirements.packages.map((p) => `${p.name}==${p.version}`).join(" ") + shadows;
+    };
+    return { state, versions, shownSource, diff, settingsOf, packagesOf, rollback, saveAccess, saveSettings, deleteFunction };
   },
   template: `
     <section v-if="state.versions">
       <h2>Versions</h2>
       <table class="versions" id="versions">
-        <tr><th>version</th><th>created</th><th>settings</th><th></th></tr>
+        <tr><th>version</th><th>created</th><th>settings</th><th>packages</th><th></th></tr>
         <tr v-for="v in versions" :key="v.version">
-          <td>{{ v.version }}</td><td class="muted">{{ v.created_at.replace("T", " ").slice(0, 19) }}</td><td class="muted">{{ settingsOf(v) }}</td>
+          <td>{{ v.version }}</td><td class="muted">{{ v.created_at.replace("T", " ").slice(0, 19) }}</td><td class="muted">{{ settingsOf(v) }}</td><td class="muted" :data-packages="v.version">{{ packagesOf(v) }}</td>
           <td><button class="link" @click="state.shown = state.shown === v.version ? null : v.version" :data-show="v.version">source</button>
               <span v-if="v.version === state.versions.serving" class="ok">serving</span>
               <button v-else @click="rollback(v.version)" :data-rollback="v.version">Roll back</button></td>

@@ -19,6 +19,7 @@ from selenium.webdriver.support import expected_conditions as conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from server import BINARY
+from wheelhouse import block
 
 # PYHOST_SCREENSHOTS=docs refreshes the README's screenshots.
 SCREENSHOTS = pathlib.Path(os.environ.get("PYHOST_SCREENSHOTS", pathlib.Path(tempfile.gettempdir()) / "pyhost-screenshots"))
@@ -374,3 +375,15 @@ def test_access_and_keys_from_the_console(start_server, browser):
     wait_for_text(browser, "keys-status", f"revoked {key_id}")
     assert server.request("POST", "/functions/dashboard/invoke", '{"name": "Key"}', call).status == 401
     assert severe_entries(browser) == []
+
+
+def test_a_versions_packages_are_shown(start_server, browser, wheels):
+    server = start_server("--no-index", "--find-links", str(wheels))
+    hello = "import tinyhello\ndef handle(request):\n    return tinyhello.VALUE\n"
+    assert server.deploy("console-packages", block("numpy") + "import numpy\ndef handle(request):\n    return 1\n").status == 201
+    assert server.deploy("console-packages", block("tinyhello==1.0") + hello).status == 201
+    open_console(browser, server)
+    select_function(browser, "console-packages")
+    WebDriverWait(browser, 30).until(lambda page: page.find_elements(By.CSS_SELECTOR, "[data-packages='2']"))
+    assert browser.find_element(By.CSS_SELECTOR, "[data-packages='2']").text == "tinyhello==1.0"
+    assert browser.find_element(By.CSS_SELECTOR, "[data-packages='1']").text == "numpy (the host's)"
