@@ -169,7 +169,7 @@ def cpu_per_call(server_pid, url, body, connections, duration, headers=None):
 # ---------------------------------------------------------------- pyhost
 
 class Pyhost:
-    def __init__(self, binary, url=None):
+    def __init__(self, binary, url=None, arguments=()):
         self.process = None
         self.data_dir = None
         if url:
@@ -179,7 +179,7 @@ class Pyhost:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log = open(pathlib.Path(self.data_dir) / "server.log", "wb")
-        self.process = subprocess.Popen([binary, "serve", "--port", str(port), "--data-dir", self.data_dir],
+        self.process = subprocess.Popen([binary, "serve", "--port", str(port), "--data-dir", self.data_dir, *arguments],
                                         stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(self.url + "/healthz")
 
@@ -386,6 +386,72 @@ http {{
   }}
 }}
 """
+
+
+# ---------------------------------------------------------------- packages
+
+# The init duration published for an AWS Lambda function with a pandas layer, a cold start's extra
+# cost: quoted for comparison, not measured here.
+LAMBDA_PANDAS_INIT_MS = 3700
+PACKAGE_HANDLER = "import tinypkg{n}\ndef handle(request):\n    return {{'message': tinypkg{n}.GREETING + request['name']}}\n"
+
+
+def measure_packages(binary, runs, duration):
+    """Deploys of functions with `# /// script` requirements from a local wheel folder: a first
+    deploy (pip, a new environment, its zygote), a deploy whose environment exists, and a warm
+    call with and without an environment; then a python3 per call importing the same packages."""
+    sys.path.insert(0, str(PYTHON_DIR / "tests" / "e2e"))
+    import wheelhouse
+
+    work = pathlib.Path(tempfile.mkdtemp(prefix="pyhost-bench-packages-"))
+    try:
+        wheels = wheelhouse.build(work / "wheels", [
+            wheelhouse.package(f"tinypkg{n}", "1.0", "GREETING = 'Hello '\n") for n in range(runs + 1)])
+        server = Pyhost(binary, arguments=["--no-index", "--find-links", str(wheels)])
+        try:
+            def deploy_then_call(name, n):
+                started = time.perf_counter()
+                server.deploy(name, wheelhouse.block(f"tinypkg{n}") + PACKAGE_HANDLER.format(n=n))
+                status, _, _ = server.invoke(name, {"name": "Hugues"})
+                assert status == 200
+                return (time.perf_counter() - started) * 1000
+
+            first = [deploy_then_call(f"first-{n}", n) for n in range(runs)]
+            existing = [deploy_then_call(f"again-{n}", runs) for n in range(runs)]
+            body = json.dumps({"name": "Hugues"}).encode()
+            server.deploy("plain", HANDLERS["hello"][0].read_text())
+            for name in ("plain", "again-0"):
+                for _ in range(200):
+                    server.invoke(name, {"name": "Hugues"})
+            warm = {name: load(f"{server.url}/functions/{name}/invoke", body, 1, duration)["p50"]
+                    for name in ("plain", "again-0")}
+            # The same packages in a new python3 per call: the handler's imports, pandas included.
+            site = next((pathlib.Path(server.data_dir) / "environments").glob("*/site-packages"))
+            command = [SYSTEM_PYTHON, "-c", "import json, pandas, tinypkg0; print(json.dumps(tinypkg0.GREETING))"]
+            timings = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                subprocess.run(command, capture_output=True, check=True, env={**THREAD_ENV, "PYTHONPATH": str(site)})
+                timings.append((time.perf_counter() - started) * 1000)
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"first_deploy_ms": statistics.median(first), "existing_environment_deploy_ms": statistics.median(existing),
+            "warm_p50_us": warm["again-0"], "warm_p50_without_us": warm["plain"],
+            "process_per_call_ms": statistics.median(timings), "lambda_pandas_init_ms": LAMBDA_PANDAS_INIT_MS}
+
+
+def report_packages(packages):
+    lines = ["| figure | pyhost | python3 per call, same packages | Lambda, pandas layer init (published) |",
+             "|---|---|---|---|"]
+    lines.append(f"| first deploy of a new requirement → first response p50 (ms) | {fmt(packages['first_deploy_ms'])} | "
+                 f"{fmt(packages['process_per_call_ms'])} | {fmt(packages['lambda_pandas_init_ms'])} |")
+    lines.append(f"| deploy whose environment exists → first response p50 (ms) | "
+                 f"{fmt(packages['existing_environment_deploy_ms'])} | {fmt(packages['process_per_call_ms'])} | |")
+    lines.append(f"| warm hello p50 c=1 with an environment (µs) | {fmt(packages['warm_p50_us'])} | | |")
+    lines.append(f"| warm hello p50 c=1 without (µs) | {fmt(packages['warm_p50_without_us'])} | | |")
+    return "\n".join(lines)
 
 
 def process_per_call(runs, sandboxed):
@@ -622,6 +688,7 @@ def main():
     parser.add_argument("--process-runs", type=int, default=10)
     parser.add_argument("--json", default="bench-results.json")
     parser.add_argument("--png", default="bench-results.png")
+    parser.add_argument("--only", choices=["all", "packages"], default="all", help="measure only the packages section")
     arguments = parser.parse_args()
     if not arguments.url and not os.path.exists(arguments.binary):
         sys.exit(f"{arguments.binary} is missing: build it with `swift build -c release` (scripts/bench does)")
@@ -629,6 +696,9 @@ def main():
     duration = arguments.duration
     results = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
                            "date": time.strftime("%Y-%m-%d"), "load_tool": "wrk" if shutil.which("wrk") else "python client"}}
+    if arguments.only == "packages":
+        print(report_packages(measure_packages(arguments.binary, arguments.cold_runs, duration)))
+        return
     server = Pyhost(arguments.binary, arguments.url)
     try:
         results["pyhost"] = measure_pyhost(server, duration, arguments.cold_runs)
@@ -641,6 +711,8 @@ def main():
     results["unsandboxed_syscall_ns"] = unsandboxed_syscall_ns()
     results["process_per_call"] = process_per_call(arguments.process_runs, sandboxed=False)
     results["bwrap_per_call"] = process_per_call(arguments.process_runs, sandboxed=True)
+    if not arguments.url:
+        results["packages"] = measure_packages(arguments.binary, min(arguments.cold_runs, 7), duration)
 
     machine = results["machine"]
     print(f"pyhost benchmark, {machine['date']}: {machine['cpus']} CPUs, Linux {machine['kernel']}, "
@@ -648,6 +720,9 @@ def main():
     print(report(results))
     print()
     print(targets(results))
+    if "packages" in results:
+        print()
+        print(report_packages(results["packages"]))
     pathlib.Path(arguments.json).write_text(json.dumps(results, indent=2, default=str))
     if chart(results, arguments.png):
         print(f"\nwrote {arguments.json} and {arguments.png}")

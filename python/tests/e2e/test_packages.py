@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from server import BINARY, Server, free_port
+from server import BINARY, Server, free_port, wait_until
 import wheelhouse
 from wheelhouse import block
 
@@ -76,6 +76,30 @@ def test_two_functions_with_the_same_set_share_one_environment(packaged):
     zygotes = [line for line in packaged.request("GET", "/metrics").body.decode().splitlines()
                if line.startswith("pyhost_environment_zygotes ")]
     assert zygotes and float(zygotes[0].split()[1]) == len(environments(packaged))
+
+
+def metric(server, family):
+    lines = server.request("GET", "/metrics").body.decode().splitlines()
+    return [float(line.split()[-1]) for line in lines if line.startswith(family + " ") or line.startswith(family + "{")]
+
+
+def test_metrics_count_environments_their_zygotes_and_installs(packaged):
+    assert packaged.deploy("metered", block("tinyhello==1.0", extra="# # metered\n") + HELLO).status == 201
+    assert metric(packaged, "pyhost_environments") == [len(environments(packaged))]
+    assert metric(packaged, "pyhost_environment_zygotes")[0] >= 1
+    assert metric(packaged, "pyhost_install_duration_seconds_count")[0] >= 1
+
+
+def test_environment_zygotes_retire_past_their_memory_budget(start_server, wheels):
+    # A budget of 1 MiB: every idle environment zygote is over it.
+    server = start_server("--no-index", "--find-links", str(wheels), "--environment-memory", "1", "--idle-timeout", "1")
+    assert server.deploy("budget", block("tinyhello==1.0") + HELLO).status == 201
+    assert metric(server, "pyhost_environment_zygotes") == [1]
+    # Its worker retires after a second idle; then its zygote is over budget and in no use.
+    assert wait_until(lambda: metric(server, "pyhost_environment_zygotes") == [0], timeout=20)
+    # The next call starts it again.
+    assert server.invoke("budget", {}).json() == "hello 1.0"
+    assert metric(server, "pyhost_environment_zygotes") == [1]
 
 
 def test_a_redeploy_with_the_same_block_does_not_run_pip_again(packaged):
