@@ -426,8 +426,8 @@ def measure_packages(binary, runs, duration):
             warm = {name: load(f"{server.url}/functions/{name}/invoke", body, 1, duration)["p50"]
                     for name in ("plain", "again-0")}
             # The same packages in a new python3 per call: the handler's imports, pandas included.
-            site = next((pathlib.Path(server.data_dir) / "environments").glob("*/site-packages"))
-            command = [SYSTEM_PYTHON, "-c", "import json, pandas, tinypkg0; print(json.dumps(tinypkg0.GREETING))"]
+            site = next((pathlib.Path(server.data_dir) / "environments").glob(f"*/site-packages/tinypkg{runs}")).parent
+            command = [SYSTEM_PYTHON, "-c", f"import json, pandas, tinypkg{runs}; print(json.dumps(tinypkg{runs}.GREETING))"]
             timings = []
             for _ in range(runs):
                 started = time.perf_counter()

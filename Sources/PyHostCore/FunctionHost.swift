@@ -69,7 +69,8 @@ public final class FunctionHost: Sendable {
         ) { environment in
             try await ZygoteClient.start(
                 executable: configuration.executable, runtimeDirectory: configuration.runtimeDirectory,
-                allowWeakerSandbox: configuration.allowWeakerSandbox, environment: environment, logger: logger)
+                allowWeakerSandbox: configuration.allowWeakerSandbox, environment: environment,
+                startTimeout: configuration.timeout, logger: logger)
         }
         let loader = WorkerLoader(
             zygotes: zygotes, environments: environments, group: MultiThreadedEventLoopGroup.singleton,

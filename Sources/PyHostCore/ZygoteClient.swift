@@ -17,6 +17,30 @@ public struct SpawnedProcess: Sendable {
     public let channelFD: Int32
 }
 
+/// The deadline of a zygote's start. Until the handshake settles it, expiring kills the zygote,
+/// which cannot have been reaped yet, so its pid is still its own.
+final class StartDeadline: Sendable {
+    private let state = Mutex<(settled: Bool, expired: Bool)>((false, false))
+
+    func expire(_ pid: pid_t) {
+        state.withLock { state in
+            guard !state.settled else { return }
+            state = (true, true)
+            kill(pid, SIGKILL)
+        }
+    }
+
+    /// Settles the start; false if the deadline came first.
+    func settle() -> Bool {
+        state.withLock { state in
+            defer { state.settled = true }
+            return !state.expired
+        }
+    }
+
+    var expired: Bool { state.withLock { $0.expired } }
+}
+
 /// The server's side of the zygote: starts it with posix_spawn (the server never forks), asks it for
 /// workers, and learns from it how each worker ended.
 public final class ZygoteClient: Sendable {
@@ -49,11 +73,14 @@ public final class ZygoteClient: Sendable {
     ///   - executable: this program; the zygote is its `__zygote` role.
     ///   - runtimeDirectory: the folder holding `pyhost_runtime`.
     ///   - allowWeakerSandbox: start even if some sandbox layers cannot be set up on this host.
-    /// - Throws: `SandboxError.incomplete` naming the layers this host cannot provide, or
+    ///   - environment: the package environment of an environment's zygote, which must have
+    ///     imported its packages within `startTimeout` or is killed.
+    /// - Throws: `SandboxError.incomplete` naming the layers this host cannot provide,
+    ///   `HostError.packagesFailedToImport` when an environment's packages did not import, or
     ///   `HostError.zygoteUnavailable` when the zygote fails otherwise.
     public static func start(
         executable: String, runtimeDirectory: String, allowWeakerSandbox: Bool, environment: ZygoteEnvironment? = nil,
-        logger: Logger, onEnd: @escaping @Sendable () -> Void = {}
+        startTimeout: Duration? = nil, logger: Logger, onEnd: @escaping @Sendable () -> Void = {}
     ) async throws -> ZygoteClient {
         let (serverEnd, zygoteEnd) = try ControlSocket.pair()
         let errors: ZygoteErrorStream
@@ -74,10 +101,20 @@ public final class ZygoteClient: Sendable {
             throw error
         }
         zygoteEnd.close()
+        let deadline = StartDeadline()
+        if let startTimeout {
+            DispatchQueue.global().asyncAfter(deadline: .now() + startTimeout.seconds) { deadline.expire(pid) }
+        }
         // The handshake blocks (two recvmsg calls spanning pandas' import, the uid/gid map writes,
         // a waitpid on failure): it runs on a thread of its own, never on an event loop.
         let event = await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: handshake(control: serverEnd, pid: pid, errors: errors)) }
+            Thread.detachNewThread {
+                continuation.resume(returning: handshake(control: serverEnd, pid: pid, errors: errors, deadline: deadline))
+            }
+        }
+        if deadline.expired, let startTimeout {
+            throw HostError.packagesFailedToImport(
+                "importing the environment's packages did not finish within \(Int(startTimeout.seconds)) s")
         }
         switch event {
         case .started(let python, let pandas, let layers):
@@ -90,13 +127,19 @@ public final class ZygoteClient: Sendable {
         case .failed(let message):
             throw HostError.packagesFailedToImport(message)
         default:
+            guard environment == nil else {
+                throw HostError.packagesFailedToImport(
+                    "the environment's zygote ended, or broke the protocol, while importing its packages; see the server's log")
+            }
             throw HostError.zygoteUnavailable("the zygote did not start; its error is in the server's log")
         }
     }
 
     /// Answers the zygote's identity-map request and reads its first event. Blocks.
     /// Anything but `.started` leaves the zygote reaped and the channel closed.
-    private static func handshake(control: ControlSocket, pid: pid_t, errors: ZygoteErrorStream) -> ZygoteEvent? {
+    private static func handshake(
+        control: ControlSocket, pid: pid_t, errors: ZygoteErrorStream, deadline: StartDeadline
+    ) -> ZygoteEvent? {
         var event = try? control.receive(ZygoteEvent.self)?.0
         if event == .identityMapRequested {
             let reply: ZygoteRequest
@@ -108,7 +151,9 @@ public final class ZygoteClient: Sendable {
             try? control.send(reply)
             event = try? control.receive(ZygoteEvent.self)?.0
         }
-        if case .started? = event { return event }
+        // Settled before any waitpid below, so the deadline never signals a reaped pid.
+        let inTime = deadline.settle()
+        if case .started? = event, inTime { return event }
         control.close()
         var status: Int32 = 0
         waitpid(pid, &status, 0)
@@ -131,6 +176,9 @@ public final class ZygoteClient: Sendable {
         self.logger = logger
     }
 
+    /// How long a fork may take before the zygote counts as broken and is stopped.
+    static let spawnTimeout: Duration = .seconds(30)
+
     /// Forks a new worker.
     /// - Throws: `HostError.zygoteUnavailable` when the zygote is gone or cannot fork.
     public func spawn(limits: WorkerLimits) async throws -> SpawnedProcess {
@@ -148,6 +196,11 @@ public final class ZygoteClient: Sendable {
             }
             do {
                 try control.send(ZygoteRequest.spawn(id: id, limits: limits))
+                DispatchQueue.global().asyncAfter(deadline: .now() + Self.spawnTimeout.seconds) { [self] in
+                    if state.withLock({ $0.spawns[id] != nil }) {
+                        stop(brokeProtocol: "no answer to a spawn within \(Int(Self.spawnTimeout.seconds)) s")
+                    }
+                }
             } catch {
                 if let continuation = state.withLock({ $0.spawns.removeValue(forKey: id) }) {
                     continuation.resume(throwing: HostError.zygoteUnavailable("cannot reach the zygote: \(error)"))
@@ -204,8 +257,14 @@ public final class ZygoteClient: Sendable {
 
     private func readEvents() {
         while true {
-            guard let (event, fds) = try? control.receive(ZygoteEvent.self) else { break }
-            handle(event, fds: fds)
+            do {
+                guard let (event, fds) = try control.receive(ZygoteEvent.self) else { break }
+                handle(event, fds: fds)
+            } catch is DecodingError {
+                stop(brokeProtocol: "a message that is not a zygote event")
+            } catch {
+                break
+            }
         }
         // Wait without reaping first, so `shutdown`'s deadline can never signal a reused pid.
         var info = siginfo_t()
@@ -270,8 +329,15 @@ public final class ZygoteClient: Sendable {
             waiters.forEach { $0.resume(returning: exit) }
         default:
             fds.forEach { _ = close($0) }
-            logger.warning("unexpected zygote event", metadata: ["event": "\(event)"])
+            stop(brokeProtocol: "an unexpected \(String(describing: event).prefix(200))")
         }
+    }
+
+    /// Kills a zygote that sent what the protocol does not allow: an environment's zygote runs
+    /// its packages' code, so its word is untrusted. It is not reaped yet, so its pid is its own.
+    private func stop(brokeProtocol what: String) {
+        logger.error("zygote stopped: it broke the protocol", metadata: ["sent": "\(what)"])
+        kill(pid, SIGKILL)
     }
 
     /// The pid a pidfd refers to, seen from this process (the `Pid:` line of its fdinfo); nil when

@@ -41,8 +41,13 @@ public struct ControlSocket: Sendable {
             }
         }
         if count == 0 && fdCount == 0 { return nil }
-        let message = try JSONDecoder().decode(Message.self, from: Data(buffer[0..<count]))
-        return (message, Array(fds[0..<Int(fdCount)]))
+        let received = Array(fds[0..<Int(fdCount)])
+        do {
+            return (try JSONDecoder().decode(Message.self, from: Data(buffer[0..<count])), received)
+        } catch {
+            received.forEach { _ = Glibc.close($0) }
+            throw error
+        }
     }
 
     public func close() {

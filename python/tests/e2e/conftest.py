@@ -64,5 +64,8 @@ def wheels(tmp_path_factory):
         wheelhouse.package("pandas", "99.0", shadow),
         wheelhouse.package("raisesatimport", "1.0", "raise RuntimeError('this package refuses to load')\n"),
         wheelhouse.package("leavesathread", "1.0", "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n"),
+        wheelhouse.package("sleepsatimport", "1.0", "import time\ntime.sleep(3600)\n"),
+        # Import code that writes a forged event on the zygote's control socket (fd 3).
+        wheelhouse.package("forgesevents", "1.0", "import os\nos.write(3, b'{\"started\": {\"python\": \"x\"}}')\n"),
         wheelhouse.package("hugepkg", "1.0", "", files={"blob.bin": os.urandom(3 << 20)}),
     ], sdist_only=[wheelhouse.package("sdistonly", "1.0", "VALUE = 1\n")])

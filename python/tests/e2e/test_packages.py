@@ -159,6 +159,17 @@ def test_every_refusal_is_a_typed_422_and_stores_nothing(packaged, declared, kin
     assert packaged.request("GET", f"/functions/{name}").status == 404
 
 
+def test_a_package_that_hangs_or_forges_events_at_import_is_a_422(start_server, wheels):
+    server = start_server("--no-index", "--find-links", str(wheels), "--timeout", "3")
+    started = time.monotonic()
+    hung = server.deploy("hangs", block("sleepsatimport") + "def handle(request):\n    return 1\n")
+    assert (hung.status, hung.json()["error"]["type"]) == (422, "PackageImportFailed"), hung
+    assert "within 3 s" in hung.json()["error"]["message"] and time.monotonic() - started < 15
+    forged = server.deploy("forges", block("forgesevents") + "def handle(request):\n    return 1\n")
+    assert (forged.status, forged.json()["error"]["type"]) == (422, "PackageImportFailed"), forged
+    assert server.request("GET", "/healthz").status == 200
+
+
 def test_an_unreachable_index_is_named(start_server):
     closed = f"http://127.0.0.1:{free_port()}/simple"
     server = start_server("--package-index", closed, "--install-timeout", "60")
