@@ -10,6 +10,8 @@ actor EnvironmentZygotes {
     private let installer: PackageInstaller
     private let start: @Sendable (ZygoteEnvironment) async throws -> ZygoteClient
     private let memoryBudget: UInt64
+    /// The address space of a zygote: the most any worker may have.
+    private let workerMemoryBytes: UInt64
     private let logger: Logger
     private var running: [String: ZygoteClient] = [:]
     private var starting: [String: Task<ZygoteClient, any Error>] = [:]
@@ -20,11 +22,12 @@ actor EnvironmentZygotes {
     static let slotsPerZygote = 1024
 
     init(
-        installer: PackageInstaller, memoryBudget: UInt64, logger: Logger,
+        installer: PackageInstaller, memoryBudget: UInt64, workerMemoryBytes: UInt64, logger: Logger,
         start: @escaping @Sendable (ZygoteEnvironment) async throws -> ZygoteClient
     ) {
         self.installer = installer
         self.memoryBudget = memoryBudget
+        self.workerMemoryBytes = workerMemoryBytes
         self.logger = logger
         self.start = start
     }
@@ -40,12 +43,22 @@ actor EnvironmentZygotes {
         if let pending = starting[environment] { return try await pending.value }
         let range = nextRange
         nextRange = nextRange % 62 + 1
+        let zygote = ZygoteEnvironment(
+            directory: installer.sitePackages(of: environment), modules: requirements.modules,
+            identityOffset: range * Self.slotsPerZygote, memoryBytes: workerMemoryBytes)
         let task = Task { [installer, start] in
             try await installer.install(requirements)
-            return try await start(
-                ZygoteEnvironment(
-                    directory: installer.sitePackages(of: environment), modules: requirements.modules,
-                    identityOffset: range * Self.slotsPerZygote))
+            do {
+                return try await start(zygote)
+            } catch HostError.packagesFailedToImport(let reason) where !installer.isIntact(environment) {
+                // A file of the environment is gone or changed: install it anew, once.
+                try await installer.reinstall(requirements)
+                do {
+                    return try await start(zygote)
+                } catch HostError.packagesFailedToImport {
+                    throw HostError.packagesFailedToImport(reason)
+                }
+            }
         }
         starting[environment] = task
         defer { starting[environment] = nil }

@@ -65,7 +65,8 @@ public final class FunctionHost: Sendable {
             environments: configuration.dataDirectory.appendingPathComponent("environments"))
         self.installer = installer
         let environments = EnvironmentZygotes(
-            installer: installer, memoryBudget: configuration.environmentMemoryBytes, logger: logger
+            installer: installer, memoryBudget: configuration.environmentMemoryBytes,
+            workerMemoryBytes: configuration.workerLimits.memoryBytes, logger: logger
         ) { environment in
             try await ZygoteClient.start(
                 executable: configuration.executable, runtimeDirectory: configuration.runtimeDirectory,

@@ -41,6 +41,13 @@ public final class PackageInstaller: Sendable {
         let answer = try await run(mode: "resolve", input: Data(source.utf8))
         HostMetrics.install(seconds: (ContinuousClock.now - started).seconds)
         guard let declared = answer.declared else { return nil }
+        // A resolution is remembered under the block the installer read; one the server reads
+        // otherwise would let this source's resolution serve another's block.
+        guard answer.block == block else {
+            throw HostError.requirementsRefused(
+                type: "InvalidRequirements",
+                message: "the `# /// script` block is ambiguous: write one block of `#` lines closed by a single `# ///`")
+        }
         let requirements = Requirements(
             declared: declared, packages: answer.packages ?? [], environment: answer.environment, shadows: answer.shadows ?? [],
             modules: answer.modules ?? [])
@@ -58,12 +65,38 @@ public final class PackageInstaller: Sendable {
 
     /// Installs the environment of `requirements` again, from its pinned, hash-checked set, unless
     /// it is there: after a restart on an empty disk, on another node, or after collection.
-    func install(_ requirements: Requirements) async throws {
+    /// Returns whether it installed.
+    @discardableResult
+    func install(_ requirements: Requirements) async throws -> Bool {
         guard let environment = requirements.environment, !FileManager.default.fileExists(atPath: sitePackages(of: environment))
-        else { return }
+        else { return false }
         let started = ContinuousClock.now
         _ = try await run(mode: "install", input: try JSONEncoder().encode(requirements))
         HostMetrics.install(seconds: (ContinuousClock.now - started).seconds)
+        return true
+    }
+
+    /// Whether every file the installer recorded in the environment's manifest is there, with its size.
+    func isIntact(_ environment: String) -> Bool {
+        let folder = environments.appendingPathComponent(environment)
+        guard let manifest = try? String(contentsOf: folder.appendingPathComponent("manifest"), encoding: .utf8) else { return false }
+        let site = folder.appendingPathComponent("site-packages").path
+        return manifest.split(separator: "\n").allSatisfy { line in
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, let size = UInt64(parts[0]) else { return false }
+            var info = stat()
+            return stat(site + "/" + parts[1], &info) == 0 && UInt64(info.st_size) == size
+        }
+    }
+
+    /// Replaces the environment of `requirements` with a fresh install of its pinned set.
+    func reinstall(_ requirements: Requirements) async throws {
+        guard let environment = requirements.environment else { return }
+        let folder = environments.appendingPathComponent(environment)
+        let aside = environments.appendingPathComponent(".damaged-\(UUID().uuidString)")
+        try? FileManager.default.moveItem(at: folder, to: aside)
+        try? FileManager.default.removeItem(at: aside)
+        try await install(requirements)
     }
 
     func sitePackages(of environment: String) -> String {
@@ -81,6 +114,8 @@ public final class PackageInstaller: Sendable {
         let shadows: [String]?
         let modules: [String]?
         let error: Refusal?
+        /// The text of the block the installer read.
+        let block: String?
     }
 
     private func run(mode: String, input: Data) async throws -> Answer {

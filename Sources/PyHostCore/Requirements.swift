@@ -37,14 +37,17 @@ public struct Requirements: Codable, Sendable, Equatable {
         source.contains("# /// script")
     }
 
-    /// The lines of the module's one `# /// script` block, from that line to the closing `# ///`;
-    /// nil when it has none, or more than one (which the installer refuses).
+    /// The text of the module's one `# /// script` block as PEP 723's expression finds it: from
+    /// that line through the last `# ///` of the comment lines that follow it. Nil when it has none,
+    /// more than one, or a carriage return anywhere (the installer refuses those). The installer
+    /// returns the block it read, and a resolution is remembered only when the two agree.
     static func block(in source: String) -> String? {
+        guard !source.contains("\r") else { return nil }
         let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
         let openings = lines.indices.filter { lines[$0] == "# /// script" }
-        guard openings.count == 1, let start = openings.first,
-            let end = lines[start...].firstIndex(of: "# ///")
-        else { return nil }
+        guard openings.count == 1, let start = openings.first else { return nil }
+        let comments = lines[(start + 1)...].prefix { $0 == "#" || $0.hasPrefix("# ") }
+        guard let end = comments.lastIndex(of: "# ///") else { return nil }
         return lines[start...end].joined(separator: "\n")
     }
 

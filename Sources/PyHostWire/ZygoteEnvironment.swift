@@ -11,22 +11,29 @@ public struct ZygoteEnvironment: Sendable, Equatable {
     public static let argument = "--environment"
     public static let modulesArgument = "--modules"
     public static let identityArgument = "--identity-offset"
+    public static let memoryArgument = "--memory-bytes"
     /// The environment's site-packages folder on the host.
     public let directory: String
     /// The top-level modules to import before forking.
     public let modules: [String]
     /// Added to each worker's identity slot, so that no two zygotes' workers share a uid.
     public let identityOffset: Int
+    /// The zygote's address space: the most any of its workers may have.
+    public let memoryBytes: UInt64
 
-    public init(directory: String, modules: [String], identityOffset: Int) {
+    public init(directory: String, modules: [String], identityOffset: Int, memoryBytes: UInt64) {
         self.directory = directory
         self.modules = modules
         self.identityOffset = identityOffset
+        self.memoryBytes = memoryBytes
     }
 
     /// The zygote's arguments after the runtime folder, as `parse` reads them.
     public var arguments: [String] {
-        [Self.argument, directory, Self.modulesArgument, modules.joined(separator: ","), Self.identityArgument, String(identityOffset)]
+        [
+            Self.argument, directory, Self.modulesArgument, modules.joined(separator: ","), Self.identityArgument, String(identityOffset),
+            Self.memoryArgument, String(memoryBytes),
+        ]
     }
 
     /// The environment named by `arguments`, or nil when they name none.
@@ -36,7 +43,9 @@ public struct ZygoteEnvironment: Sendable, Equatable {
         }
         guard let directory = value(argument) else { return nil }
         let modules = (value(modulesArgument) ?? "").split(separator: ",").map(String.init)
-        return ZygoteEnvironment(directory: directory, modules: modules, identityOffset: Int(value(identityArgument) ?? "") ?? 0)
+        return ZygoteEnvironment(
+            directory: directory, modules: modules, identityOffset: Int(value(identityArgument) ?? "") ?? 0,
+            memoryBytes: UInt64(value(memoryArgument) ?? "") ?? 1 << 30)
     }
 
 }

@@ -1,4 +1,5 @@
 import CPyHostShims
+import Foundation
 import PyHostWire
 
 #if canImport(Glibc)
@@ -40,16 +41,31 @@ extension ZygoteEnvironment {
         try ReadOnlyRoot.mask(ReadOnlyRoot.maskedProcFiles)
     }
 
+    /// Why the zygote must stop, when it has another thread, or a child that is none of `workers`.
+    static func strayProcesses(workers: Set<Int32>) -> String? {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        if tasks.count != 1 { return "\(tasks.count - 1) threads are running" }
+        let children = (try? String(contentsOfFile: "/proc/self/task/\(tasks[0])/children", encoding: .utf8)) ?? ""
+        let stray = children.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            .filter { !workers.contains($0) }
+        return stray.isEmpty ? nil : "processes \(stray) that are no workers are running"
+    }
+
     /// Confines the zygote further, then imports the runtime, pandas and the environment's modules.
     /// Returns why the import failed, or nil.
     func importPackages(runtime: String, sitePackages: String) throws -> String? {
         try systemCall("prctl(PR_SET_DUMPABLE)") { pyhost_set_dumpable(0) }
+        // No more memory than the largest worker may have: its workers inherit the limit and lower it.
+        try ResourceLimits.limitAddressSpace(memoryBytes)
         try systemCall("close_range") { pyhost_close_range_from(UInt32(Zygote.controlFD + 1)) }
         try systemCall("prctl(PR_SET_NO_NEW_PRIVS)") { pyhost_set_no_new_privs() }
         try SandboxPolicy.environmentZygote(pid: getpid()).install()
         let modules = self.modules.map(pythonLiteral).joined(separator: ", ")
+        // The environment goes after the standard library, before the host's packages: it may
+        // replace pandas, never `json`.
         let code = """
-            import sys; sys.path[:0] = [\(pythonLiteral(runtime)), \(pythonLiteral(sitePackages))]
+            import sys; sys.path.insert(0, \(pythonLiteral(runtime)))
+            sys.path.insert(next((i for i, p in enumerate(sys.path) if p.endswith(("dist-packages", "site-packages"))), len(sys.path)), \(pythonLiteral(sitePackages)))
             import pyhost_runtime.zygote; pyhost_runtime.zygote.prepare_environment([\(modules)])
             """
         guard pyhost_python_run(code) == 0 else { return "the runtime did not load in the environment's zygote" }

@@ -23,4 +23,10 @@ enum ResourceLimits {
             try systemCall("setrlimit(\(name))") { setrlimit(__rlimit_resource_t(resource), &limit) }
         }
     }
+
+    /// RLIMIT_AS alone, for an environment's zygote.
+    static func limitAddressSpace(_ bytes: UInt64) throws {
+        var limit = rlimit(rlim_cur: rlim_t(bytes), rlim_max: rlim_t(bytes))
+        try systemCall("setrlimit(RLIMIT_AS)") { setrlimit(__rlimit_resource_t(Int32(RLIMIT_AS.rawValue)), &limit) }
+    }
 }

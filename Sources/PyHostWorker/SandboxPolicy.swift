@@ -151,20 +151,25 @@ public struct SandboxPolicy: Sendable {
     /// Calls an environment's zygote needs beyond a worker's: to fork a worker into namespaces of
     /// its own, reap it, and let the child confine itself (mounts, identity, limits, its filter).
     static let forking = [
-        "socketpair", "pidfd_open", "pidfd_send_signal", "wait4", "waitid", "setsid", "mount", "setresuid",
+        "socketpair", "pidfd_open", "pidfd_send_signal", "wait4", "waitid", "setsid", "setresuid",
         "setresgid", "setgroups", "setrlimit", "prlimit64", "seccomp", "prctl", "rt_sigaction",
     ]
 
     /// The filter of an environment's zygote, installed before its packages are imported: a
-    /// worker's, with `forking` allowed, and clone allowed for threads and for processes in a new
-    /// PID namespace, which is how the zygote forks workers. Plain fork, vfork and posix_spawn
+    /// worker's, with `forking` allowed, clone allowed for threads and for processes in a new PID
+    /// namespace, which is how the zygote forks workers, and mount allowed but for moves and remounts. Plain fork, vfork and posix_spawn
     /// fail with EPERM, as in a worker; each worker adds its own filter on top of this one.
     public static func environmentZygote(pid: Int32) -> SandboxPolicy {
-        let replaced = Set(forking + ["clone"])
+        let replaced = Set(forking + ["clone", "mount"])
         var rules = worker(pid: pid).rules.filter { !replaced.contains($0.syscall) }
         rules += forking.map { Rule(syscall: $0, action: .allow, condition: .always) }
         let threadOrNewPID = cloneThread | UInt64(PYHOST_CLONE_NEWPID)
+        // A worker mounts its /proc and /tmp and binds /dev/null over files; it never moves or
+        // remounts, which is how a mount would uncover the host's /proc or make the root writable.
+        let moveOrRemount = UInt64(MS_MOVE | MS_REMOUNT)
         rules += [
+            Rule(syscall: "mount", action: .allow, condition: .noBit(argument: 3, mask: moveOrRemount)),
+            Rule(syscall: "mount", action: .fail(errno: EPERM), condition: .anyBit(argument: 3, mask: moveOrRemount)),
             Rule(syscall: "clone", action: .allow, condition: .anyBit(argument: 0, mask: threadOrNewPID)),
             Rule(syscall: "clone", action: .fail(errno: EPERM), condition: .noBit(argument: 0, mask: threadOrNewPID)),
         ]

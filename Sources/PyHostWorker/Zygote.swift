@@ -30,6 +30,8 @@ public enum Zygote {
     /// Never returns.
     public static func run(runtimeDirectory: String, allowWeakerSandbox: Bool, environment: ZygoteEnvironment? = nil) -> Never {
         let control = ControlSocket(fd: controlFD)
+        // Nothing of the server's but the control socket and stderr: not its listening socket.
+        _ = pyhost_close_range_from(UInt32(controlFD + 1))
         do {
             // Python and pandas load first, as host root: importing pandas runs `uname -p`, and the
             // runtime lives in the checkout, which the confined file system no longer shows.
@@ -46,6 +48,10 @@ public enum Zygote {
             if let environment {
                 // Without a read-only root of its own (a weaker sandbox), the host's folders are in sight.
                 let bound = confinement.active.contains(.readOnlyRoot)
+                // Dies with the server even while its packages import (set after the identity change,
+                // which clears it).
+                try systemCall("prctl(PR_SET_PDEATHSIG)") { pyhost_set_parent_death_signal(SIGKILL) }
+                if getppid() == 1 { exit(0) }
                 if bound && confinement.workerNamespaces & UInt(PYHOST_CLONE_NEWPID) != 0 {
                     try ZygoteEnvironment.enterPIDNamespace()
                 }
@@ -63,7 +69,7 @@ public enum Zygote {
                 layers.append(layer)
             }
             try control.send(ZygoteEvent.started(python: versions.python, pandas: versions.pandas, layers: layers))
-            try serve(control, confinement: confinement, identityOffset: environment?.identityOffset ?? 0)
+            try serve(control, confinement: confinement, identityOffset: environment?.identityOffset ?? 0, checked: environment != nil)
             exit(0)
         } catch let error as SystemCallError where error.errno == EPIPE || error.errno == ECONNRESET {
             exit(0)  // the server left first; the workers die with this process
@@ -109,7 +115,9 @@ public enum Zygote {
     }
 
     /// Waits on the control socket and on each live worker's pidfd.
-    private static func serve(_ control: ControlSocket, confinement: ZygoteConfinement, identityOffset: Int) throws {
+    /// `checked`: after each fork, the zygote exits if it has a thread or a child it did not make
+    /// (an environment's packages may have registered fork hooks that start them).
+    private static func serve(_ control: ControlSocket, confinement: ZygoteConfinement, identityOffset: Int, checked: Bool) throws {
         let zygote = try systemCall("pidfd_open(self)") { pyhost_pidfd_open(getpid()) }
         var workers: [Int32: (pid: Int32, id: UInt64)] = [:]  // by pidfd
         var slots: [Int32: Int] = [:]  // pidfd → identity slot, the lowest free one at its fork
@@ -139,6 +147,10 @@ public enum Zygote {
                     if let (pid, pidfd) = try spawn(id: id, namespaces: confinement.workerNamespaces, setup: setup, control: control) {
                         workers[pidfd] = (pid, id)
                         slots[pidfd] = slot
+                    }
+                    if checked, let stray = ZygoteEnvironment.strayProcesses(workers: Set(workers.values.map(\.pid))) {
+                        printToStandardError("pyhost zygote: \(stray); stopping")
+                        exit(1)
                     }
                 case .identityMapped:
                     continue

@@ -15,6 +15,11 @@ import Testing
         // Unclosed, or two blocks: the installer answers those (InvalidRequirements), never a memory.
         #expect(Requirements.block(in: "# /// script\n# dependencies = []\n") == nil)
         #expect(Requirements.block(in: block + "\n" + block + "\n") == nil)
+        // PEP 723's expression: the block ends at the last `# ///` of the comment lines after it.
+        let nested = "# /// script\n# x = 1\n# ///\n# ///\nimport os\n"
+        #expect(Requirements.block(in: nested) == "# /// script\n# x = 1\n# ///\n# ///")
+        // A carriage return anywhere: the installer refuses the module, so nothing is remembered.
+        #expect(Requirements.block(in: "x = 1\r\n" + block + "\n") == nil)
         // Indented or trailing text is not the opening line.
         #expect(Requirements.block(in: "  # /// script\n# ///\n") == nil)
     }
@@ -31,7 +36,8 @@ import Testing
     /// The zygote's command line carries its environment whole.
     @Test func theZygotesArgumentsRoundTrip() {
         let environment = ZygoteEnvironment(
-            directory: "/data/environments/ab/site-packages", modules: ["tabulate", "pandas"], identityOffset: 2048)
+            directory: "/data/environments/ab/site-packages", modules: ["tabulate", "pandas"], identityOffset: 2048,
+            memoryBytes: 1 << 30)
         #expect(ZygoteEnvironment.parse(["--allow-weaker-sandbox"] + environment.arguments) == environment)
         #expect(ZygoteEnvironment.parse(["--allow-weaker-sandbox"]) == nil)
     }

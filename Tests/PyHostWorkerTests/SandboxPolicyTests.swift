@@ -37,7 +37,7 @@ import Testing
         let worker = SandboxPolicy.worker(pid: getpid())
         let zygote = SandboxPolicy.environmentZygote(pid: getpid())
         _ = try zygote.resolved()
-        let changed = Set(SandboxPolicy.forking + ["clone"])
+        let changed = Set(SandboxPolicy.forking + ["clone", "mount"])
         let kept = { (policy: SandboxPolicy) in policy.rules.filter { !changed.contains($0.syscall) }.map { "\($0.syscall) \($0.action)" } }
         #expect(kept(zygote) == kept(worker))
         for name in SandboxPolicy.forking {
@@ -46,6 +46,9 @@ import Testing
         // Processes only into a new PID namespace (or threads): fork, vfork, exec and sockets stay refused.
         let clone = zygote.rules.filter { $0.syscall == "clone" }
         #expect(clone.count == 2 && clone.contains { $0.action == .fail(errno: EPERM) })
+        // Mounts, but no move or remount: those would uncover the host's /proc or unlock the root.
+        let mount = zygote.rules.filter { $0.syscall == "mount" }
+        #expect(mount.count == 2 && mount.contains { $0.action == .fail(errno: EPERM) })
         for name in ["fork", "vfork", "execve", "socket", "connect", "ptrace"] {
             #expect(zygote.rules.first { $0.syscall == name }?.action == .fail(errno: EPERM), "\(name)")
         }

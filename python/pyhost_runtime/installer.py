@@ -23,6 +23,7 @@ import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 
 from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
 from pip._vendor.packaging.specifiers import SpecifierSet
@@ -43,7 +44,9 @@ class Refusal(Exception):
 
 
 def declared_requirements(source):
-    """The `dependencies` of the module's `script` block, or None when it has none."""
+    """The `dependencies` of the module's `script` block and the block's text, or None when it has none."""
+    if "\r" in source and "# /// script" in source:
+        raise Refusal("InvalidRequirements", "a module with a `# /// script` block must end its lines with \\n alone, not \\r")
     blocks = [match for match in BLOCK.finditer(source) if match.group("type") == "script"]
     if not blocks:
         if re.search(r"(?m)^# /// script\s*$", source):
@@ -84,7 +87,7 @@ def declared_requirements(source):
             raise Refusal("InvalidRequirements", f"{entry!r} names a URL; name a package of the index instead")
         if requirement.marker is None or requirement.marker.evaluate():
             requirements.append(requirement)
-    return requirements
+    return requirements, block.group(0)
 
 
 class Pip:
@@ -95,7 +98,7 @@ class Pip:
         self.deadline = deadline
         self.max_bytes = max_bytes
 
-    def run(self, *arguments, requirements=()):
+    def run(self, *arguments, requirements=(), scratch=None):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise Refusal("InstallTimeLimit", "installing the requirements took longer than the server allows (--install-timeout)")
@@ -104,6 +107,8 @@ class Pip:
         try:
             return subprocess.run(
                 command, capture_output=True, text=True, timeout=remaining, stdin=subprocess.DEVNULL,
+                # pip's own temporary files go where the install's limits are checked.
+                env={**os.environ, **({"TMPDIR": str(scratch)} if scratch else {})},
                 # No file pip writes may pass the size limit: a huge wheel fails before it fills the disk.
                 preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (self.max_bytes, self.max_bytes)),
             )
@@ -213,18 +218,36 @@ def install(pip, packages, environments):
     try:
         pins = staging / "requirements.txt"
         pins.write_text("".join(f"{p['name']}=={p['version']} --hash=sha256:{p['sha256']}\n" for p in packages))
-        result = pip.run("install", "--quiet", "--no-deps", "--require-hashes", "--no-compile", "--target",
-                         str(staging / "site-packages"), "-r", str(pins))
+        # Downloaded first (each file under the limit), then measured unpacked before anything is
+        # unpacked: a wheel that inflates past the limit is refused without filling the disk.
+        wheels, scratch = staging / "wheels", staging / "tmp"
+        scratch.mkdir()
+        result = pip.run("download", "--quiet", "--no-deps", "--require-hashes", "-d", str(wheels), "-r", str(pins),
+                         scratch=scratch)
+        if result.returncode == 0:
+            unpacked = sum(entry.file_size for wheel in wheels.glob("*.whl") for entry in zipfile.ZipFile(wheel).infolist())
+            if unpacked > pip.max_bytes:
+                raise Refusal("InstallSizeLimit", f"the requirements take {unpacked // 2**20} MiB unpacked; the server allows {pip.max_bytes // 2**20} MiB (--install-max-mib)")
+            result = pip.run("install", "--quiet", "--no-deps", "--require-hashes", "--no-compile", "--no-index",
+                             "--find-links", str(wheels), "--target", str(staging / "site-packages"), "-r", str(pins),
+                             scratch=scratch)
         if result.returncode != 0:
             if "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr:
                 raise Refusal("InstallFailed", f"{pip.index_location()} now serves files whose sha256 differs from the recorded ones")
             if "[Errno 27]" in result.stderr:
                 raise Refusal("InstallSizeLimit", f"a file of the requirements is larger than the server allows ({pip.max_bytes // 2**20} MiB, --install-max-mib)")
             explain_failure(pip, result.stderr, packages)
+        shutil.rmtree(wheels)
+        shutil.rmtree(scratch)
         size = sum(path.stat().st_size for path in staging.rglob("*") if path.is_file() and not path.is_symlink())
         if size > pip.max_bytes:
             raise Refusal("InstallSizeLimit", f"the requirements take {size // 2**20} MiB installed; the server allows {pip.max_bytes // 2**20} MiB (--install-max-mib)")
         pins.unlink()
+        # What the server checks before it blames a failed import on a damaged environment.
+        site = staging / "site-packages"
+        (staging / "manifest").write_text("".join(
+            f"{path.stat().st_size} {path.relative_to(site)}\n" for path in sorted(site.rglob("*"))
+            if path.is_file() and not path.is_symlink()))
         # The zygote reads it as an unprivileged user; mkdtemp made it private.
         staging.chmod(0o755)
         try:
@@ -263,13 +286,15 @@ def main(arguments):
     pip = Pip(flags, time.monotonic() + timeout, max_bytes)
     try:
         if mode == "resolve":
-            requirements = declared_requirements(sys.stdin.read())
-            if requirements is None:
+            declared = declared_requirements(sys.stdin.read())
+            if declared is None:
                 return {"declared": None}
+            requirements, block = declared
             packages = resolve(pip, requirements) if requirements else []
             digest = install(pip, packages, environments) if packages else None
             base = base_distributions()
             return {
+                "block": block,
                 "declared": [str(requirement) for requirement in requirements],
                 "packages": packages,
                 "environment": digest,

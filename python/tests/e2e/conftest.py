@@ -67,5 +67,9 @@ def wheels(tmp_path_factory):
         wheelhouse.package("sleepsatimport", "1.0", "import time\ntime.sleep(3600)\n"),
         # Import code that writes a forged event on the zygote's control socket (fd 3).
         wheelhouse.package("forgesevents", "1.0", "import os\nos.write(3, b'{\"started\": {\"python\": \"x\"}}')\n"),
+        # 8 MiB of zeros: a wheel of a few KiB that unpacks far past a small --install-max-mib.
+        wheelhouse.package("zipbomb", "1.0", "", files={"zeros.bin": bytes(8 << 20)}),
+        # A top-level `json` module, which must not replace the standard library's.
+        wheelhouse.package("fakejson", "1.0", "", module="json"),
         wheelhouse.package("hugepkg", "1.0", "", files={"blob.bin": os.urandom(3 << 20)}),
     ], sdist_only=[wheelhouse.package("sdistonly", "1.0", "VALUE = 1\n")])

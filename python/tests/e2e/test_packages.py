@@ -170,6 +170,27 @@ def test_a_package_that_hangs_or_forges_events_at_import_is_a_422(start_server, 
     assert server.request("GET", "/healthz").status == 200
 
 
+def test_a_block_the_server_and_pip_would_read_differently_is_refused(packaged):
+    # Two openers, read by PEP 723's greedy expression as one block ending at the last `# ///`:
+    # were its resolution remembered under the inner block's text, another function's block
+    # would be served this one's packages.
+    confusing = ('x = 1\n# /// script\n# x = """\n# /// script\n# dependencies = ["tinyhello==1.0"]\n# ///\n'
+                 '# """\n# dependencies = ["tinyhello==2.0"]\n# ///\n' + HELLO)
+    for source in (confusing, confusing.replace("x = 1\n", "x = 1\r\n", 1)):
+        reply = packaged.deploy("confusing", source)
+        assert (reply.status, reply.json()["error"]["type"]) == (422, "InvalidRequirements"), reply
+    victim = packaged.deploy("victim", block("tinyhello==1.0", extra="# # victim\n") + HELLO)
+    assert victim.json()["requirements"]["declared"] == ["tinyhello==1.0"]
+    assert packaged.invoke("victim", {}).json() == "hello 1.0"
+
+
+def test_a_package_cannot_replace_the_standard_library(packaged):
+    source = block("fakejson") + "import json\ndef handle(request):\n    return json.__file__\n"
+    deployed = packaged.deploy("stdlib", source)
+    assert deployed.status == 201, deployed
+    assert packaged.invoke("stdlib", {}).json().startswith("/usr/lib/python3")
+
+
 def test_an_unreachable_index_is_named(start_server):
     closed = f"http://127.0.0.1:{free_port()}/simple"
     server = start_server("--package-index", closed, "--install-timeout", "60")
@@ -185,6 +206,11 @@ def test_install_time_and_size_limits(start_server, wheels):
     assert (reply.status, reply.json()["error"]["type"]) == (422, "InstallSizeLimit"), reply
     assert "--install-max-mib" in reply.json()["error"]["message"]
     assert environments(small) == []
+    bomb = small.deploy("bomb", block("zipbomb") + "def handle(request):\n    return 1\n")
+    assert (bomb.status, bomb.json()["error"]["type"]) == (422, "InstallSizeLimit"), bomb
+    assert "unpacked" in bomb.json()["error"]["message"]
+    written = sum(path.stat().st_size for path in (small.data_dir / "environments").rglob("*") if path.is_file())
+    assert written < 1 << 20, "nothing was unpacked"
     slow = start_server("--no-index", "--find-links", str(wheels), "--install-timeout", "0.05")
     reply = slow.deploy("slow", block("tinyhello") + HELLO)
     assert (reply.status, reply.json()["error"]["type"]) == (422, "InstallTimeLimit"), reply
@@ -250,6 +276,13 @@ def scan_for_token():
 attempt("token-in-proc", scan_for_token)
 attempt("data-directory", lambda: open("{data_dir}/pyhost.sqlite", "rb").read(16))
 attempt("write-the-environment", lambda: open(__file__ + ".evil", "w"))
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def mount(*arguments):
+    if libc.mount(*arguments) != 0:
+        raise OSError(ctypes.get_errno(), "mount")
+attempt("move-the-proc-away", lambda: mount(b"/proc", b"/tmp", None, 8192, None))
+attempt("remount-the-root-writable", lambda: mount(None, b"/", None, 32 | 4096, None))
 attempt("see-host-processes", lambda: [p for p in os.listdir("/proc") if p.isdigit() and p != "1"] or (_ for _ in ()).throw(LookupError("only itself")))
 """
 
@@ -269,7 +302,8 @@ def test_import_code_of_a_package_cannot_reach_the_network_fork_or_the_token(sta
     assert deployed.status == 201, deployed
     results = server.invoke("attacked", {}).json()
     assert set(results) == {"connect-to-the-api", "fork", "subprocess", "token-in-proc", "data-directory",
-                            "write-the-environment", "see-host-processes"}
+                            "write-the-environment", "see-host-processes", "move-the-proc-away",
+                            "remount-the-root-writable"}
     assert {name: outcome[0] for name, outcome in results.items()} == dict.fromkeys(results, "failed"), results
     assert results["fork"][1] == results["subprocess"][1] == results["connect-to-the-api"][1] == "PermissionError"
     assert token not in str(results)
