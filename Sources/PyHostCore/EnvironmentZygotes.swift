@@ -48,17 +48,9 @@ actor EnvironmentZygotes {
             identityOffset: range * Self.slotsPerZygote, memoryBytes: workerMemoryBytes)
         let task = Task { [installer, start] in
             try await installer.install(requirements)
-            do {
-                return try await start(zygote)
-            } catch HostError.packagesFailedToImport(let reason) where !installer.isIntact(environment) {
-                // A file of the environment is gone or changed: install it anew, once.
-                try await installer.reinstall(requirements)
-                do {
-                    return try await start(zygote)
-                } catch HostError.packagesFailedToImport {
-                    throw HostError.packagesFailedToImport(reason)
-                }
-            }
+            // A file gone or changed since the install (the manifest says): install it anew.
+            if !installer.isIntact(environment) { try await installer.reinstall(requirements) }
+            return try await start(zygote)
         }
         starting[environment] = task
         defer { starting[environment] = nil }

@@ -2,7 +2,10 @@
 built by the test run (conftest's `wheels`), installed into content-addressed environments, and
 imported by a zygote per environment that forks the function's workers."""
 
+import os
+import pathlib
 import shutil
+import signal
 import subprocess
 import time
 
@@ -307,3 +310,20 @@ def test_import_code_of_a_package_cannot_reach_the_network_fork_or_the_token(sta
     assert {name: outcome[0] for name, outcome in results.items()} == dict.fromkeys(results, "failed"), results
     assert results["fork"][1] == results["subprocess"][1] == results["connect-to-the-api"][1] == "PermissionError"
     assert token not in str(results)
+
+
+def test_a_damaged_environment_is_installed_anew(start_server, wheels):
+    server = start_server("--no-index", "--find-links", str(wheels))
+    deployed = server.deploy("damaged", block("tinyhello==1.0") + HELLO)
+    assert deployed.status == 201, deployed
+    site = server.data_dir / "environments" / deployed.json()["requirements"]["environment"] / "site-packages"
+    (site / "tinyhello" / "__init__.py").unlink()
+    # The environment's zygote ends (as after a retirement or a crash); its worker dies with it.
+    zygotes = [pid for pid in server.descendants()
+               if b"--environment" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert zygotes
+    for pid in zygotes:
+        os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: server.invoke("damaged", {}).status == 200, timeout=30)
+    assert server.invoke("damaged", {}).json() == "hello 1.0"
+    assert (site / "tinyhello" / "__init__.py").exists()
