@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRDB
 import Synchronization
@@ -12,7 +11,7 @@ import Synchronization
 ///
 /// Every operation throws its SQLite failures as `HostError.storeUnavailable`, `.storeFull` or
 /// `.storeReadOnly`, never with SQL in the text.
-public final class FunctionRegistry: Sendable {
+public final class FunctionRegistry: FunctionStore {
     private let database: DatabasePool
     private let writable: Mutex<Bool>
 
@@ -135,19 +134,13 @@ public final class FunctionRegistry: Sendable {
         name: String, source: String, settings: FunctionSettings = FunctionSettings(), access: FunctionAccess? = nil,
         by actor: String
     ) async throws -> FunctionVersion {
-        let digest = SHA256.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()
-        return try await write { db in
+        try await write { db in
             if let access {
                 try Self.store(access, of: name, in: db)
                 try Self.record(.access(access, of: name, by: actor), in: db)
             }
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM function_versions WHERE name = ?", arguments: [name])
-            let version = FunctionVersion(
-                name: name, version: (latest ?? 0) + 1, source: source, sha256: digest,
-                instance: UUID().uuidString.lowercased(),
-                createdAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000),
-                timeoutSeconds: settings.timeoutSeconds, memoryMiB: settings.memoryMiB,
-                concurrency: settings.concurrency, minWarm: settings.minWarm)
+            let version = FunctionVersion.next(name: name, number: (latest ?? 0) + 1, source: source, settings: settings)
             try version.insert(db)
             try Self.serve(version.version, of: name, in: db)
             try Self.record(.deploy(version, by: actor), in: db)
@@ -165,6 +158,15 @@ public final class FunctionRegistry: Sendable {
             try Self.serve(version.version, of: version.name, in: db)
             try Self.record(.rollback(version, by: actor), in: db)
             return true
+        }
+    }
+
+    public func servingVersion(of name: String) async throws -> FunctionVersion? {
+        try await read { db in
+            try FunctionVersion.fetchOne(
+                db,
+                sql: "SELECT v.* FROM function_versions v JOIN serving s ON v.name = s.name AND v.version = s.version WHERE v.name = ?",
+                arguments: [name])
         }
     }
 
