@@ -254,7 +254,7 @@ final class PostgresStore: FunctionStore {
     static func reason(_ error: any Error) -> String {
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] { return message }
-            return "\(error.code)"
+            return error.code == .connectionError ? "cannot connect" : "\(error.code)"
         }
         if error is CancellationError { return "cancelled" }
         return "\(type(of: error))"
