@@ -31,15 +31,9 @@ public final class FunctionHost: Sendable {
 
     /// Opens the store, starts the zygote, and loads the catalog of functions.
     public static func start(_ configuration: HostConfiguration, logger: Logger) async throws -> FunctionHost {
-        let registry: any FunctionStore
-        let sharedStore: PostgresStore?
-        if let location = configuration.sharedStore {
-            sharedStore = try await PostgresStore.open(location, logger: logger)
-            registry = sharedStore!
-        } else {
-            sharedStore = nil
-            registry = try FunctionRegistry(directory: configuration.dataDirectory)
-        }
+        let sharedStore: PostgresStore? =
+            if let location = configuration.sharedStore { try await PostgresStore.open(location, logger: logger) } else { nil }
+        let registry: any FunctionStore = try sharedStore ?? FunctionRegistry(directory: configuration.dataDirectory)
         let zygotes = try await ZygoteSupervisor(
             starter: { onEnd in
                 try await ZygoteClient.start(

@@ -256,6 +256,8 @@ public enum RegistryError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     /// Another process held the store's lock for longer than the busy timeout.
     case locked(path: String, seconds: Int)
+    /// A shared store (PostgreSQL) that cannot be reached or migrated at start; `reason` names it.
+    case unreachable(reason: String)
 
     public var description: String {
         switch self {
@@ -264,6 +266,8 @@ public enum RegistryError: Error, CustomStringConvertible {
         case .locked(let path, let seconds):
             return "the function store \(path) stayed locked by another process for \(seconds) s "
                 + "(another pyhost on the same --data-dir?). Stop it and start again."
+        case .unreachable(let reason):
+            return "\(reason). Check --store or PYHOST_STORE, PGPASSWORD, and that PostgreSQL runs."
         }
     }
 }

@@ -11,22 +11,26 @@ final class PostgresStore: FunctionStore {
     let logger: Logger
     /// The pool every operation leases from, and the task running it. The pool is started here
     /// because the host reads the store before the application's service group runs; `close`
-    /// cancels and awaits it, so no task outlives the store.
+    /// cancels and awaits it, so no pool outlives the store.
     private let pool: Mutex<(client: PostgresClient, running: Task<Void, Never>)>
+    /// Pools `renewPool` replaced, cancelled and awaited by `close`: a lease stuck in one must not
+    /// hold the node's listener.
+    private let retired = Mutex<[Task<Void, Never>]>([])
 
     /// How long one operation may wait for the database before it fails as `storeUnavailable`:
     /// a deploy during an outage answers 503 quickly instead of hanging.
     static let deadline: Duration = .seconds(3)
 
     /// Connects, creates or migrates the schema.
-    /// - Throws: `HostError.storeUnavailable` when the database cannot be reached or migrated.
+    /// - Throws: `RegistryError.unreachable` when the database cannot be reached or migrated.
     static func open(_ location: PostgresLocation, logger: Logger) async throws -> PostgresStore {
         let store = PostgresStore(location: location, logger: logger)
         do {
             try await store.migrate()
         } catch {
             await store.close()
-            throw error
+            guard case .storeUnavailable(let reason) = error as? HostError else { throw error }
+            throw RegistryError.unreachable(reason: reason)
         }
         return store
     }
@@ -49,20 +53,22 @@ final class PostgresStore: FunctionStore {
 
     /// Replaces the pool with a fresh one, once the database answers again after an outage: the
     /// old pool waits out a backoff that grows to a minute between attempts, the new one connects now.
-    func renewPool() async {
+    func renewPool() {
         let old = pool.withLock { pool in
             let old = pool
             pool = Self.startPool(location, logger: logger)
             return old
         }
         old.running.cancel()
-        await old.running.value
+        retired.withLock { $0.append(old.running) }
     }
 
+    /// Ends the pool, and waits for it and for every pool `renewPool` replaced.
     func close() async {
         let running = pool.withLock { $0.running }
         running.cancel()
         await running.value
+        for old in retired.withLock({ $0 }) { await old.value }
     }
 
     static func configuration(_ location: PostgresLocation, options: PostgresClient.Configuration.Options = .init())
@@ -228,24 +234,41 @@ final class PostgresStore: FunctionStore {
 
     /// Runs `operation`, or fails with `storeUnavailable` once `deadline` passed; a database
     /// failure becomes `storeUnavailable` too, in words without SQL.
+    ///
+    /// Not a task group: a group waits for its children, and a driver call that ignores
+    /// cancellation would then hold the caller, and the locks it holds, for ever. The operation is
+    /// cancelled at the deadline and left to end on its own; a change that commits after its caller
+    /// gave up is followed like any other node's (`StoreFollower`).
     func withDeadline<Result: Sendable>(_ operation: @escaping @Sendable () async throws -> Result) async throws -> Result {
+        let first = FirstOutcome<Result>()
+        let work = Task {
+            do {
+                first.offer(.success(try await operation()))
+            } catch {
+                first.offer(.failure(error))
+            }
+        }
+        let timer = Task {
+            try await Task.sleep(for: Self.deadline)
+            first.offer(
+                .failure(
+                    HostError.storeUnavailable("the function store (\(location)) did not answer within \(Self.deadline); retry shortly")))
+        }
+        defer {
+            work.cancel()
+            timer.cancel()
+        }
         do {
-            return try await withThrowingTaskGroup(of: Result?.self) { group in
-                group.addTask { try await operation() }
-                group.addTask {
-                    try await Task.sleep(for: Self.deadline)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let result = try await group.next(), let value = result else {
-                    throw HostError.storeUnavailable(
-                        "the function store (\(location)) did not answer within \(Self.deadline); retry shortly")
-                }
-                return value
+            return try await withTaskCancellationHandler {
+                try await first.value
+            } onCancel: {
+                first.offer(.failure(CancellationError()))
             }
         } catch let error as HostError {
             throw error
         } catch {
+            // A transaction wraps what its body threw.
+            if let thrown = (error as? PostgresTransactionError)?.closureError as? HostError { throw thrown }
             throw HostError.storeUnavailable("the function store (\(location)) failed: \(Self.reason(error)); retry shortly")
         }
     }
@@ -255,6 +278,11 @@ final class PostgresStore: FunctionStore {
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] { return message }
             return error.code == .connectionError ? "cannot connect" : "\(error.code)"
+        }
+        if let error = error as? PostgresTransactionError,
+            let cause = error.beginError ?? error.closureError ?? error.commitError
+        {
+            return reason(cause)
         }
         if error is CancellationError { return "cancelled" }
         return "\(type(of: error))"

@@ -29,7 +29,7 @@ struct StoreFollower: Service {
                 try await store.followChanges(
                     onListening: {
                         // After an outage the pool may be deep in its backoff: a fresh one connects now.
-                        if renew { await store.renewPool() }
+                        if renew { store.renewPool() }
                         await catchUp()
                         host.storeStatus.listening(nil)
                     },

@@ -132,6 +132,8 @@ def test_postgres_stopped_and_restarted_under_load(cluster):
         assert refused.json()["error"]["type"] == "StoreUnavailable"
         assert refused.headers["Retry-After"] == "1"
         assert "store-s3cret" not in refused.body.decode()
+        logs = first.request("GET", "/functions/steady/logs")
+        assert (logs.status, logs.json()["error"]["type"], logs.headers["Retry-After"]) == (503, "StoreUnavailable", "1")
         during = len(calls)
         cluster.postgres.start()
         recovered = time.monotonic()
