@@ -131,10 +131,15 @@ class Cluster:
         self.postgres = Postgres()
         self.environment = {"PYHOST_STORE": self.postgres.url, "PGPASSWORD": PASSWORD}
         self.nodes = []
-        for index in range(count):
-            self.nodes.append(Server(root / f"node{index}", "--node-name", f"node{index}", "--timeout", "5",
-                                     env=self.environment))
-        self.nginx = Nginx(root / "nginx", [node.port for node in self.nodes])
+        self.nginx = None
+        try:
+            for index in range(count):
+                self.nodes.append(Server(root / f"node{index}", "--node-name", f"node{index}", "--timeout", "5",
+                                         env=self.environment))
+            self.nginx = Nginx(root / "nginx", [node.port for node in self.nodes])
+        except BaseException:
+            self.stop()
+            raise
         self.front = Server.__new__(Server)
         self.front.url, self.front.token = self.nginx.url, None
 
@@ -154,7 +159,17 @@ class Cluster:
         return None if pending else time.monotonic() - started
 
     def stop(self):
-        self.nginx.stop()
+        """Stops everything, whatever fails; returns each node's exit status (a node that does not
+        stop on SIGTERM within 20 s is killed and counts as None)."""
+        if self.nginx:
+            self.nginx.stop()
+        statuses = []
         for node in self.nodes:
-            node.stop()
+            try:
+                statuses.append(node.stop())
+            except subprocess.TimeoutExpired:
+                node.process.kill()
+                node.process.wait()
+                statuses.append(None)
         self.postgres.remove()
+        return statuses
