@@ -5,7 +5,7 @@ extension FunctionHost {
         do {
             try await following.withLock {
                 if !name.isEmpty { try await align(name, to: try await registry.servingVersion(of: name)) }
-                callers.load(keys: try await registry.invokerKeys(), access: try await registry.accessByName())
+                try await reloadCallers()
             }
         } catch {
             logger.warning("cannot follow a change", metadata: ["function": "\(name)", "error": "\(error)"])
@@ -17,8 +17,6 @@ extension FunctionHost {
     func catchUp() async throws {
         try await following.withLock {
             let serving = Dictionary(uniqueKeysWithValues: try await registry.servingVersions().map { ($0.name, $0) })
-            let keys = try await registry.invokerKeys()
-            let access = try await registry.accessByName()
             for name in Set(serving.keys).union(catalog.all.map(\.name)).sorted() {
                 do {
                     try await align(name, to: serving[name])
@@ -26,7 +24,17 @@ extension FunctionHost {
                     logger.warning("cannot follow a change", metadata: ["function": "\(name)", "error": "\(error)"])
                 }
             }
-            callers.load(keys: keys, access: access)
+            try await reloadCallers()
+        }
+    }
+
+    /// Replaces the keys and access in memory with the store's. Read and applied under the
+    /// switching lock, which this node's own changes of keys and access hold from their write to
+    /// their update in memory: a read from before such a change is never applied after it (it
+    /// would bring back a revoked key or make a private function public until the next notification).
+    private func reloadCallers() async throws {
+        try await switching.withLock {
+            callers.load(keys: try await registry.invokerKeys(), access: try await registry.accessByName())
         }
     }
 

@@ -24,7 +24,7 @@ public final class FunctionHost: Sendable {
     let storeStatus = StoreStatus()
     /// Serializes following other nodes' changes.
     let following = AsyncLock()
-    /// Serializes changes of the serving version (deploys, rollbacks, deletes).
+    /// Serializes changes of the serving version (deploys, rollbacks, deletes) and of callers (keys, access).
     let switching = AsyncLock()
     /// Invoker keys, each function's access and the rate limits.
     let callers: CallerPolicy

@@ -60,14 +60,25 @@ def test_rollback_and_delete_propagate(cluster):
     assert all(node.invoke("undone", {}).status == 404 for node in cluster.nodes)
 
 
-def test_access_changes_propagate(cluster):
-    first, second, _ = cluster.nodes
+def test_access_and_key_changes_propagate(cluster):
+    first, second, third = cluster.nodes
     deploy(first, "guarded", 1)
     reply = first.request("PUT", "/functions/guarded/access", '{"access": "private"}',
                           {"Content-Type": "application/json"})
     assert reply.status == 200, reply
     assert wait_until(lambda: second.invoke("guarded", {}).status == 401, timeout=1.0)
     assert second.invoke("guarded", {}).json()["error"]["type"] == "KeyRequired"
+    made = first.request("POST", "/keys", '{"functions": ["guarded"]}', {"Content-Type": "application/json"})
+    assert made.status == 201, made
+    key = made.json()
+
+    def call(node):
+        return node.request("POST", "/functions/guarded/invoke", "{}", {"Authorization": f"Bearer {key['key']}"})
+
+    assert wait_until(lambda: call(third).status == 200, timeout=1.0), "the key did not reach every node within 1 s"
+    assert third.request("DELETE", f"/keys/{key['id']}").status == 204
+    assert wait_until(lambda: call(first).status == 401, timeout=1.0), "the revocation did not reach every node within 1 s"
+    assert call(first).json()["error"]["type"] == "InvalidKey"
 
 
 def test_the_logs_of_any_node_show_every_nodes_calls(cluster):
