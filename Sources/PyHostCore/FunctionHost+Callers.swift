@@ -6,8 +6,12 @@ extension FunctionHost {
     public func createKey(functions: [String]?, ratePerSecond: Double?, by actor: String) async throws -> (key: InvokerKey, secret: String)
     {
         let (key, secret) = InvokerKey.make(functions: functions, ratePerSecond: ratePerSecond)
-        try await registry.add(key, by: actor)
-        callers.add(key)
+        // Under the lock changes of callers hold, so a node following a shared store applies
+        // no read from before this change after it (`reloadCallers`).
+        try await switching.withLock {
+            try await registry.add(key, by: actor)
+            callers.add(key)
+        }
         return (key, secret)
     }
 
@@ -18,8 +22,10 @@ extension FunctionHost {
     /// Revokes the key: from the next call on, it is refused.
     /// - Throws: `HostError.keyNotFound`.
     public func revokeKey(id: String, by actor: String) async throws {
-        guard try await registry.removeKey(id: id, by: actor) else { throw HostError.keyNotFound(id) }
-        callers.removeKey(id: id)
+        try await switching.withLock {
+            guard try await registry.removeKey(id: id, by: actor) else { throw HostError.keyNotFound(id) }
+            callers.removeKey(id: id)
+        }
     }
 
     /// Who may call `name` and how often (the server's default when it was never set).

@@ -55,11 +55,7 @@ extension FunctionHost {
         guard let target = try await registry.version(name: name, version: version) else {
             throw HostError.versionNotFound(name: name, version: version)
         }
-        let worker: WorkerConnection
-        switch try await loader.load(target) {
-        case .ready(let loaded): worker = loaded
-        case .failed(let frame): throw WorkerLoader.noLongerLoads(version, frame)
-        }
+        let worker = try await loadStored(target)
         do {
             // Inside the lock, the version must still be the row that was loaded: the function may
             // have been deleted and deployed again meanwhile, numbering its versions anew.
@@ -77,8 +73,18 @@ extension FunctionHost {
         return target
     }
 
+    /// Loads a stored version into a new worker of this node, before traffic moves to it: what a
+    /// rollback and a change followed from another node (`follow`) do alike.
+    /// - Throws: what loading the version raised (`WorkerLoader.noLongerLoads`).
+    func loadStored(_ version: FunctionVersion) async throws -> WorkerConnection {
+        switch try await loader.load(version) {
+        case .ready(let worker): return worker
+        case .failed(let frame): throw WorkerLoader.noLongerLoads(version.version, frame)
+        }
+    }
+
     /// Moves traffic to `version`, whose loaded `worker` becomes its first warm worker.
-    private func switchTo(_ version: FunctionVersion, worker: WorkerConnection) async {
+    func switchTo(_ version: FunctionVersion, worker: WorkerConnection) async {
         catalog.record(version)
         await pool.makeCurrent(version, adopting: worker)
     }

@@ -40,7 +40,13 @@ extension FunctionHost {
     /// Keeps an invocation, with the status it answered, for `recentInvocations`.
     public func record(_ record: InvocationRecord, of name: String) {
         guard catalog[name] != nil else { return }
-        invocationLog.append(record, to: name)
+        var record = record
+        record.node = configuration.nodeName
+        if let sharedInvocationLog {
+            sharedInvocationLog.append(record, to: name)
+        } else {
+            invocationLog.append(record, to: name)
+        }
     }
 
     private func resolve(name: String, version: Int?) async throws -> FunctionVersion {

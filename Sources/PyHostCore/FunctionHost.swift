@@ -8,7 +8,9 @@ import ServiceLifecycle
 /// The host: the function store, the zygote and the worker pool, with no HTTP in sight.
 public final class FunctionHost: Sendable {
     public let configuration: HostConfiguration
-    let registry: FunctionRegistry
+    let registry: any FunctionStore
+    /// The store when other nodes share it, which this node then follows (`StoreFollower`).
+    let sharedStore: PostgresStore?
     let zygotes: ZygoteSupervisor
     let pool: WorkerPool
     let catalog: FunctionCatalog
@@ -17,14 +19,22 @@ public final class FunctionHost: Sendable {
     let logger: Logger
     /// The recent invocations of each function, with what they printed.
     let invocationLog: InvocationLog
-    /// Serializes changes of the serving version (deploys, rollbacks, deletes).
+    /// Every node's recent invocations, when the store is shared.
+    let sharedInvocationLog: SharedInvocationLog?
+    /// Why the shared store is not followed now, if it is not.
+    let storeStatus = StoreStatus()
+    /// Serializes following other nodes' changes.
+    let following = AsyncLock()
+    /// Serializes changes of the serving version (deploys, rollbacks, deletes) and of callers (keys, access).
     let switching = AsyncLock()
     /// Invoker keys, each function's access and the rate limits.
     let callers: CallerPolicy
 
     /// Opens the store, starts the zygote, and loads the catalog of functions.
     public static func start(_ configuration: HostConfiguration, logger: Logger) async throws -> FunctionHost {
-        let registry = try FunctionRegistry(directory: configuration.dataDirectory)
+        let sharedStore: PostgresStore? =
+            if let location = configuration.sharedStore { try await PostgresStore.open(location, logger: logger) } else { nil }
+        let registry: any FunctionStore = try sharedStore ?? FunctionRegistry(directory: configuration.dataDirectory)
         let zygotes = try await ZygoteSupervisor(
             starter: { onEnd in
                 try await ZygoteClient.start(
@@ -33,7 +43,8 @@ public final class FunctionHost: Sendable {
             }, logger: logger)
         let zygote = zygotes.first
         let functions = try await registry.servingVersions()
-        let host = FunctionHost(configuration: configuration, registry: registry, zygotes: zygotes, logger: logger)
+        let host = FunctionHost(
+            configuration: configuration, registry: registry, sharedStore: sharedStore, zygotes: zygotes, logger: logger)
         host.callers.load(keys: try await registry.invokerKeys(), access: try await registry.accessByName())
         await host.collectEnvironments()
         for function in functions {
@@ -52,9 +63,14 @@ public final class FunctionHost: Sendable {
         return host
     }
 
-    private init(configuration: HostConfiguration, registry: FunctionRegistry, zygotes: ZygoteSupervisor, logger: Logger) {
+    private init(
+        configuration: HostConfiguration, registry: any FunctionStore, sharedStore: PostgresStore?, zygotes: ZygoteSupervisor,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.registry = registry
+        self.sharedStore = sharedStore
+        self.sharedInvocationLog = sharedStore.map { SharedInvocationLog(store: $0, keep: configuration.logHistory, logger: logger) }
         self.zygotes = zygotes
         self.logger = logger
         self.catalog = FunctionCatalog()
@@ -108,10 +124,7 @@ public final class FunctionHost: Sendable {
     public func delete(name: String, by actor: String) async throws {
         try await switching.withLock {
             guard try await registry.delete(name: name, by: actor) else { throw HostError.functionNotFound(name) }
-            catalog.remove(name)
-            callers.setAccess(nil, of: name)
-            await pool.removeFunction(name)
-            invocationLog.remove(name)
+            await retire(name)
         }
         logger.info("deleted", metadata: ["function": "\(name)"])
         await collectEnvironments()
@@ -123,6 +136,14 @@ public final class FunctionHost: Sendable {
         await loader.environments.collect(inUse: inUse, installGrace: installer.settings.timeout + configuration.timeout)
     }
 
+    /// Forgets `name` here once the store has: its catalog entry, access, workers and records.
+    func retire(_ name: String) async {
+        catalog.remove(name)
+        callers.setAccess(nil, of: name)
+        await pool.removeFunction(name)
+        invocationLog.remove(name)
+    }
+
     /// Every version of `name`, oldest first.
     public func versions(of name: String) async throws -> [FunctionVersion] {
         let versions = try await registry.versions(of: name)
@@ -130,10 +151,12 @@ public final class FunctionHost: Sendable {
         return versions
     }
 
-    /// The recent invocations of `name`, newest first.
-    public func recentInvocations(of name: String) throws -> [InvocationRecord] {
+    /// The recent invocations of `name`, newest first: on every node when the store is shared.
+    /// - Throws: `HostError.functionNotFound`, or `.storeUnavailable` when the shared store is away.
+    public func recentInvocations(of name: String) async throws -> [InvocationRecord] {
         _ = try function(named: name)
-        return invocationLog.records(of: name)
+        guard let sharedInvocationLog else { return invocationLog.records(of: name) }
+        return try await sharedInvocationLog.records(of: name)
     }
 
     // MARK: Health
@@ -149,6 +172,8 @@ public final class FunctionHost: Sendable {
         public let allLayers: [String]
         /// False when the function store is read-only: functions serve, changes are refused.
         public let storeWritable: Bool
+        /// Why the shared store is not followed now (functions serve, changes are refused), or nil.
+        public let storeProblem: String?
     }
 
     public func health() async -> Health {
@@ -156,7 +181,8 @@ public final class FunctionHost: Sendable {
             python: zygotes.first.pythonVersion, pandas: zygotes.first.pandasVersion, workers: await pool.counts,
             spareWorkers: await loader.spares.readyCount,
             zygoteRunning: zygotes.isRunning, sandboxLayers: zygotes.first.sandboxLayers.map(\.rawValue),
-            allLayers: SandboxLayer.allCases.map(\.rawValue), storeWritable: registry.isWritable)
+            allLayers: SandboxLayer.allCases.map(\.rawValue), storeWritable: registry.isWritable,
+            storeProblem: storeStatus.problem)
     }
 
     /// Sets the pool's gauges; the metrics route calls it before exporting.
@@ -167,16 +193,22 @@ public final class FunctionHost: Sendable {
 
     /// What keeps the host going, for the application's service group: the zygote's supervisor
     /// and the maintenance that retires idle workers. `shutdown` ends the host once they stopped.
+    /// With a shared store, also the follower of other nodes' changes and the shipper of
+    /// invocation records.
     public var services: [any Service] {
-        [zygotes, Maintenance(host: self)]
+        var services: [any Service] = [zygotes, Maintenance(host: self)]
+        if let sharedStore { services.append(StoreFollower(host: self, store: sharedStore)) }
+        if let sharedInvocationLog { services.append(sharedInvocationLog) }
+        return services
     }
 
-    /// Ends every worker and the zygote.
+    /// Ends every worker and the zygote, and closes the shared store's connections.
     public func shutdown() async {
         await loader.spares.shutdown()
         await pool.shutdown()
         await loader.environments.shutdown()
         await zygotes.shutdown()
+        await sharedStore?.close()
     }
 
     /// Retires idle environment zygotes past the memory budget: those no live worker came from.

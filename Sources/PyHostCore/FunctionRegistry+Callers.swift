@@ -8,7 +8,7 @@ extension FunctionRegistry {
         try await write { db in
             try db.execute(
                 sql: "INSERT INTO invoker_keys (id, digest, functions, ratePerSecond, createdAt) VALUES (?, ?, ?, ?, ?)",
-                arguments: [key.id, key.digest.map { String(format: "%02x", $0) }.joined(), functions, key.ratePerSecond, key.createdAt])
+                arguments: [key.id, key.digest.hexDigits, functions, key.ratePerSecond, key.createdAt])
             try Self.record(.keyCreate(key, by: actor), in: db)
         }
     }
@@ -16,14 +16,10 @@ extension FunctionRegistry {
     func invokerKeys() async throws -> [InvokerKey] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM invoker_keys ORDER BY createdAt, id").map { row in
-                let hex: String = row["digest"]
                 let functions = (row["functions"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
                 return InvokerKey(
-                    id: row["id"],
-                    digest: stride(from: 0, to: hex.count, by: 2).compactMap { offset in
-                        let start = hex.index(hex.startIndex, offsetBy: offset)
-                        return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)
-                    }, functions: functions, ratePerSecond: row["ratePerSecond"], createdAt: row["createdAt"])
+                    id: row["id"], digest: (row["digest"] as String).hexBytes, functions: functions, ratePerSecond: row["ratePerSecond"],
+                    createdAt: row["createdAt"])
             }
         }
     }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRDB
 import Synchronization
@@ -12,7 +11,7 @@ import Synchronization
 ///
 /// Every operation throws its SQLite failures as `HostError.storeUnavailable`, `.storeFull` or
 /// `.storeReadOnly`, never with SQL in the text.
-public final class FunctionRegistry: Sendable {
+public final class FunctionRegistry: FunctionStore {
     private let database: DatabasePool
     private let writable: Mutex<Bool>
 
@@ -141,19 +140,14 @@ public final class FunctionRegistry: Sendable {
         name: String, source: String, requirements: Requirements? = nil, settings: FunctionSettings = FunctionSettings(),
         access: FunctionAccess? = nil, by actor: String
     ) async throws -> FunctionVersion {
-        let digest = SHA256.hash(data: Data(source.utf8)).map { String(format: "%02x", $0) }.joined()
-        return try await write { db in
+        try await write { db in
             if let access {
                 try Self.store(access, of: name, in: db)
                 try Self.record(.access(access, of: name, by: actor), in: db)
             }
             let latest = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM function_versions WHERE name = ?", arguments: [name])
-            let version = FunctionVersion(
-                name: name, version: (latest ?? 0) + 1, source: source, sha256: digest,
-                instance: UUID().uuidString.lowercased(),
-                createdAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000),
-                timeoutSeconds: settings.timeoutSeconds, memoryMiB: settings.memoryMiB,
-                concurrency: settings.concurrency, minWarm: settings.minWarm, requirements: requirements)
+            let version = FunctionVersion.next(
+                name: name, number: (latest ?? 0) + 1, source: source, requirements: requirements, settings: settings)
             try version.insert(db)
             try Self.serve(version.version, of: name, in: db)
             try Self.record(.deploy(version, by: actor), in: db)
@@ -171,6 +165,15 @@ public final class FunctionRegistry: Sendable {
             try Self.serve(version.version, of: version.name, in: db)
             try Self.record(.rollback(version, by: actor), in: db)
             return true
+        }
+    }
+
+    public func servingVersion(of name: String) async throws -> FunctionVersion? {
+        try await read { db in
+            try FunctionVersion.fetchOne(
+                db,
+                sql: "SELECT v.* FROM function_versions v JOIN serving s ON v.name = s.name AND v.version = s.version WHERE v.name = ?",
+                arguments: [name])
         }
     }
 
@@ -268,6 +271,8 @@ public enum RegistryError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     /// Another process held the store's lock for longer than the busy timeout.
     case locked(path: String, seconds: Int)
+    /// A shared store (PostgreSQL) that cannot be reached or migrated at start; `reason` names it.
+    case unreachable(reason: String)
 
     public var description: String {
         switch self {
@@ -276,6 +281,8 @@ public enum RegistryError: Error, CustomStringConvertible {
         case .locked(let path, let seconds):
             return "the function store \(path) stayed locked by another process for \(seconds) s "
                 + "(another pyhost on the same --data-dir?). Stop it and start again."
+        case .unreachable(let reason):
+            return "\(reason). Check --store or PYHOST_STORE, PGPASSWORD, and that PostgreSQL runs."
         }
     }
 }

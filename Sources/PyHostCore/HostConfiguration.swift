@@ -3,8 +3,12 @@ import PyHostWire
 
 /// Everything the host needs to start, with the defaults the command line documents.
 public struct HostConfiguration: Sendable {
-    /// Where the function store lives.
+    /// Where the function store lives, unless it is shared.
     public var dataDirectory: URL
+    /// The PostgreSQL store shared by every node of a cluster; nil keeps the store in SQLite in `dataDirectory`.
+    public var sharedStore: PostgresLocation?
+    /// This node's name in the invocation records (`--node-name`; the host name and port by default).
+    public var nodeName = ""
     /// The folder holding the `pyhost_runtime` package.
     public var runtimeDirectory: String
     /// This program, which the zygote runs as (`__zygote`).

@@ -5,8 +5,9 @@ import Synchronization
 
 /// One invocation as kept for `GET /functions/{name}/logs`.
 public struct InvocationRecord: Sendable, Equatable {
-    public init(id: String, version: Int, startedAt: Date, milliseconds: Double, status: Int, logs: String) {
+    public init(id: String, node: String = "", version: Int, startedAt: Date, milliseconds: Double, status: Int, logs: String) {
         self.id = id
+        self.node = node
         self.version = version
         self.startedAt = startedAt
         self.milliseconds = milliseconds
@@ -15,6 +16,8 @@ public struct InvocationRecord: Sendable, Equatable {
     }
 
     public let id: String
+    /// The node that served it (`HostConfiguration.nodeName`), which the host sets as it keeps the record.
+    public internal(set) var node: String
     public let version: Int
     public let startedAt: Date
     public let milliseconds: Double

@@ -18,7 +18,7 @@ public protocol FunctionHostProtocol: Sendable {
     /// - Throws: `InvocationFailure`.
     func invoke(name: String, version: Int?, request: InvocationRequest) async throws -> Invocation
     func record(_ record: InvocationRecord, of name: String)
-    func recentInvocations(of name: String) throws -> [InvocationRecord]
+    func recentInvocations(of name: String) async throws -> [InvocationRecord]
     func health() async -> FunctionHost.Health
     func recordPoolMetrics() async
     func createKey(functions: [String]?, ratePerSecond: Double?, by actor: String) async throws -> (key: InvokerKey, secret: String)

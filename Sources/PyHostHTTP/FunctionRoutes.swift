@@ -117,7 +117,8 @@ struct FunctionRoutes<Context: RequestContext, Host: FunctionHostProtocol> {
     @Sendable func logs(_ request: Request, context: Context) async throws -> Response {
         try deployToken?.authorize(request)
         let name = try context.parameters.require("name")
-        return try .json(InvocationListPayload(name: name, invocations: try host.recentInvocations(of: name).map(InvocationPayload.init)))
+        return try .json(
+            InvocationListPayload(name: name, invocations: try await host.recentInvocations(of: name).map(InvocationPayload.init)))
     }
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {

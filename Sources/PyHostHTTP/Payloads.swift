@@ -39,6 +39,8 @@ struct VersionListPayload: Encodable {
 
 struct InvocationPayload: Encodable {
     let invocation_id: String
+    /// The node that served the call (`--node-name`).
+    let node: String
     let version: Int
     let started_at: String
     let milliseconds: Double
@@ -47,6 +49,7 @@ struct InvocationPayload: Encodable {
 
     init(_ record: InvocationRecord) {
         invocation_id = record.id
+        node = record.node
         version = record.version
         started_at = record.startedAt.iso8601
         milliseconds = (record.milliseconds * 1000).rounded() / 1000
@@ -102,8 +105,11 @@ struct HealthPayload: Encodable {
     let sandbox_layers: [String]
     /// Layers this host could not provide (the server runs so only with --allow-weaker-sandbox).
     let missing_sandbox_layers: [String]
-    /// `writable`, or `read_only` (functions serve; deploys, rollbacks and deletes are refused).
+    /// `writable`, `read_only` (functions serve; deploys, rollbacks and deletes are refused), or
+    /// `unreachable` (a shared store: functions serve as last seen, changes are refused).
     let store: String
+    /// Why the status is not `ok`, when the store is the reason.
+    let store_problem: String?
     /// Whether configurator routes need the deploy token, so a client asks for it only then.
     let deploy_token_required: Bool
 
@@ -116,9 +122,10 @@ struct HealthPayload: Encodable {
             waiting_calls: health.workers.waiting, spare: health.spareWorkers)
         sandbox_layers = health.sandboxLayers
         missing_sandbox_layers = health.allLayers.filter { !health.sandboxLayers.contains($0) }
-        store = health.storeWritable ? "writable" : "read_only"
+        store = health.storeProblem != nil ? "unreachable" : health.storeWritable ? "writable" : "read_only"
+        store_problem = health.storeProblem
         status =
-            !health.zygoteRunning || !health.storeWritable
+            !health.zygoteRunning || !health.storeWritable || health.storeProblem != nil
             ? "degraded" : missing_sandbox_layers.isEmpty ? "ok" : "weaker_sandbox"
     }
 }

@@ -22,8 +22,18 @@ struct ServeCommand: AsyncParsableCommand {
         help: "A name clients use to reach this server, accepted as Host (repeatable; IP addresses and localhost always are).")
     var publicHosts: [String] = []
 
-    @Option(name: .customLong("data-dir"), help: "Where the function store lives.")
+    @Option(name: .customLong("data-dir"), help: "Where the function store lives (SQLite), unless --store names a shared one.")
     var dataDirectory = "./data"
+
+    @Option(
+        name: .customLong("store"),
+        help: ArgumentHelp(
+            "A PostgreSQL store shared by several nodes: postgres://user@host:port/database (or PYHOST_STORE). "
+                + "The password comes from PGPASSWORD or PYHOST_STORE, never from this flag."))
+    var store: String?
+
+    @Option(name: .customLong("node-name"), help: "This node's name in invocation records (or PYHOST_NODE_NAME; default host:port).")
+    var nodeName: String?
 
     @Option(help: "The default deadline of an invocation, in seconds.")
     var timeout: Double = 10
@@ -105,6 +115,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard (workersPerFunction ?? 1) >= 1, (maxWorkers ?? 1) >= 1 else {
             throw ValidationError("--workers-per-function and --max-workers must be at least 1")
         }
+        if let store, (try? PostgresLocation(url: store))?.password != nil {
+            throw ValidationError("--store must not carry a password, which every user sees in ps: use PGPASSWORD or PYHOST_STORE")
+        }
+        _ = try sharedStore
     }
 
     func run() async throws {
@@ -136,6 +150,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.recycling.rssBytes = recycleRSS * 1024 * 1024
         configuration.packages = packages.settings
         configuration.environmentMemoryBytes = packages.environmentMemory * 1024 * 1024
+        configuration.sharedStore = try sharedStore
+        configuration.nodeName = resolvedNodeName
         let host: FunctionHost
         do {
             host = try await FunctionHost.start(configuration, logger: logger)
@@ -168,6 +184,25 @@ extension ServeCommand {
     /// An error's text on one line, so a start-up failure is one log line for a service manager.
     static func oneLine(_ error: any Error) -> String {
         "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    }
+
+    /// The shared store from --store or PYHOST_STORE, with the password from PGPASSWORD unless the variable has one.
+    var sharedStore: PostgresLocation? {
+        get throws {
+            let environment = ProcessInfo.processInfo.environment
+            guard let url = store ?? environment["PYHOST_STORE"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+            do {
+                return try PostgresLocation(url: url, environmentPassword: environment["PGPASSWORD"])
+            } catch {
+                throw ValidationError("--store / PYHOST_STORE: \(error)")
+            }
+        }
+    }
+
+    /// --node-name, PYHOST_NODE_NAME, or this machine's host name and the port.
+    var resolvedNodeName: String {
+        nodeName ?? ProcessInfo.processInfo.environment["PYHOST_NODE_NAME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "\(ProcessInfo.processInfo.hostName):\(port)"
     }
 
     /// The deploy token from the flag, the file or PYHOST_DEPLOY_TOKEN; an empty flag or variable is none.

@@ -320,7 +320,7 @@ final class FakeHost: FunctionHostProtocol {
     func health() async -> FunctionHost.Health {
         FunctionHost.Health(
             python: "3.11", pandas: "1.5.3", workers: WorkerPool.Counts(live: 0, idle: 0, busy: 0, waiting: 0), spareWorkers: 0,
-            zygoteRunning: zygoteRunning, sandboxLayers: [], allLayers: [], storeWritable: true)
+            zygoteRunning: zygoteRunning, sandboxLayers: [], allLayers: [], storeWritable: true, storeProblem: nil)
     }
 
     func recordPoolMetrics() async {}

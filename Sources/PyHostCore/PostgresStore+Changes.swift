@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import NIOPosix
+import PostgresNIO
+
+/// The change feed of the shared store, and the cluster-wide record of recent invocations.
+extension PostgresStore {
+    /// Listens on `PostgresSchema.channel` over a connection of its own (not the pool's, so an
+    /// outage is seen at once and the next attempt is the caller's to time), calls `onListening`
+    /// once the listen is in place, then `onChange` with each payload in order. Returns or
+    /// throws when the connection ends.
+    func followChanges(
+        onListening: @Sendable () async -> Void, onChange: @Sendable (String) async -> Void
+    ) async throws {
+        var options = PostgresConnection.Configuration.Options()
+        options.connectTimeout = .init(Self.deadline)
+        var configuration = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.username, password: location.password,
+            database: location.database, tls: .disable)
+        configuration.options = options
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+        do {
+            try await connection.listen(on: PostgresSchema.channel) { notifications in
+                await onListening()
+                for try await notification in notifications {
+                    await onChange(notification.payload)
+                }
+            }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try? await connection.close()
+    }
+
+    /// Appends `records` and keeps the newest `limit` of each function they name.
+    func append(_ records: [(name: String, record: InvocationRecord)], keeping limit: Int) async throws {
+        try await transaction { connection in
+            for (name, record) in records {
+                try await connection.query(
+                    """
+                    INSERT INTO invocations (name, invocation_id, node, version, started_at, milliseconds, status, logs)
+                    VALUES (\(name), \(record.id), \(record.node), \(record.version), \(record.startedAt), \(record.milliseconds),
+                    \(record.status), \(record.logs))
+                    """, logger: self.logger)
+            }
+            for name in Set(records.map(\.name)) {
+                try await connection.query(
+                    """
+                    DELETE FROM invocations WHERE name = \(name) AND id <= (
+                        SELECT id FROM invocations WHERE name = \(name) ORDER BY id DESC OFFSET \(limit) LIMIT 1)
+                    """, logger: self.logger)
+            }
+        }
+    }
+
+    /// The newest `limit` invocations of `name` on every node, newest first.
+    func recentInvocations(of name: String, limit: Int) async throws -> [InvocationRecord] {
+        try await withDeadline {
+            let rows = try await self.client.query(
+                """
+                SELECT invocation_id, node, version, started_at, milliseconds, status, logs FROM invocations
+                WHERE name = \(name) ORDER BY id DESC LIMIT \(limit)
+                """, logger: self.logger)
+            var records: [InvocationRecord] = []
+            for try await (id, node, version, startedAt, milliseconds, status, logs) in rows.decode(
+                (String, String, Int, Date, Double, Int, String).self)
+            {
+                records.append(
+                    InvocationRecord(
+                        id: id, node: node, version: version, startedAt: startedAt, milliseconds: milliseconds, status: status,
+                        logs: logs))
+            }
+            return records
+        }
+    }
+
+}
