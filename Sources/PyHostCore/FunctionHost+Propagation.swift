@@ -1,30 +1,54 @@
 /// How a node follows changes other nodes made to a shared store (see `StoreFollower`).
 extension FunctionHost {
-    /// Applies the store's state of `name` ("" when only keys changed) and its callers.
+    /// Applies the store's state of `name` ("" when only keys changed) and its callers. Keys and
+    /// access apply at once; the function is brought in line by a task of its own, so a version that
+    /// takes long to load holds up no other function's change (a delete, a rollback).
     func follow(_ name: String) async {
         do {
-            try await following.withLock {
-                if !name.isEmpty { try await align(name, to: try await registry.servingVersion(of: name)) }
-                try await reloadCallers()
-            }
+            try await reloadCallers()
         } catch {
             logger.warning("cannot follow a change", metadata: ["function": "\(name)", "error": "\(error)"])
         }
+        if !name.isEmpty { align(name) }
     }
 
     /// Re-reads every serving version, key and access, and applies what differs.
     /// - Throws: `HostError.storeUnavailable` when the store cannot be read.
     func catchUp() async throws {
-        try await following.withLock {
-            let serving = Dictionary(uniqueKeysWithValues: try await registry.servingVersions().map { ($0.name, $0) })
-            for name in Set(serving.keys).union(catalog.all.map(\.name)).sorted() {
+        let serving = Dictionary(uniqueKeysWithValues: try await registry.servingVersions().map { ($0.name, $0.key) })
+        try await reloadCallers()
+        for name in Set(serving.keys).union(catalog.all.map(\.name)).sorted() where catalog[name]?.key != serving[name] {
+            align(name)
+        }
+    }
+
+    /// Brings `name` in line with the store in a task of its own; a change that comes while one
+    /// runs makes it go again, so changes of one function apply in order and none is missed.
+    private func align(_ name: String) {
+        let start = aligning.withLock { running in
+            guard running[name] == nil else {
+                running[name] = true
+                return false
+            }
+            running[name] = false
+            return true
+        }
+        guard start else { return }
+        Task {
+            repeat {
                 do {
-                    try await align(name, to: serving[name])
+                    try await align(name, to: try await registry.servingVersion(of: name))
                 } catch {
                     logger.warning("cannot follow a change", metadata: ["function": "\(name)", "error": "\(error)"])
                 }
+            } while aligning.withLock { running in
+                if running[name] == true {
+                    running[name] = false
+                    return true
+                }
+                running[name] = nil
+                return false
             }
-            try await reloadCallers()
         }
     }
 

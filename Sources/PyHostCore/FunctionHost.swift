@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import PyHostWire
 import ServiceLifecycle
+import Synchronization
 
 /// The host: the function store, the zygote and the worker pool, with no HTTP in sight.
 public final class FunctionHost: Sendable {
@@ -23,8 +24,9 @@ public final class FunctionHost: Sendable {
     let sharedInvocationLog: SharedInvocationLog?
     /// Why the shared store is not followed now, if it is not.
     let storeStatus = StoreStatus()
-    /// Serializes following other nodes' changes.
-    let following = AsyncLock()
+    /// Functions being brought in line with a shared store, each by one task; true when another
+    /// change came meanwhile (see `FunctionHost.follow`).
+    let aligning = Mutex<[String: Bool]>([:])
     /// Serializes changes of the serving version (deploys, rollbacks, deletes) and of callers (keys, access).
     let switching = AsyncLock()
     /// Invoker keys, each function's access and the rate limits.

@@ -8,8 +8,8 @@ import Foundation
 /// Every change is one transaction that also writes its audit entry. Failures are thrown as
 /// `HostError.storeUnavailable`, `.storeFull` or `.storeReadOnly`, never with SQL in the text.
 protocol FunctionStore: Sendable {
-    /// Stores `source` as the next version of `name` and makes it the serving one; `access`, when
-    /// given, is set in the same transaction.
+    /// Stores `source` as the next version of `name` and makes it the serving one; whether it is
+    /// private (`access`, when given) is set in the same transaction.
     func addVersion(
         name: String, source: String, requirements: Requirements?, settings: FunctionSettings, access: FunctionAccess?,
         by actor: String

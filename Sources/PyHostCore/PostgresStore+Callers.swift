@@ -72,6 +72,20 @@ extension PostgresStore {
             """, logger: logger)
     }
 
+    /// Sets only whether `name` is private, as a deploy's `?access=` does: a rate or origins set
+    /// meanwhile on another node, which this node may not have seen yet, stay.
+    static func storePrivacy(_ access: FunctionAccess, of name: String, on connection: PostgresConnection, logger: Logger)
+        async throws
+    {
+        let origins = String(decoding: try JSONEncoder().encode(access.allowedOrigins), as: UTF8.self)
+        try await connection.query(
+            """
+            INSERT INTO function_access (name, private, rate_per_second, allowed_origins)
+            VALUES (\(name), \(access.isPrivate), \(access.ratePerSecond), \(origins))
+            ON CONFLICT (name) DO UPDATE SET private = excluded.private
+            """, logger: logger)
+    }
+
     func accessByName() async throws -> [String: FunctionAccess] {
         try await withDeadline {
             let rows = try await self.client.query(

@@ -37,11 +37,15 @@ extension PostgresStore {
     func append(_ records: [(name: String, record: InvocationRecord)], keeping limit: Int) async throws {
         try await transaction { connection in
             for (name, record) in records {
+                // TEXT holds no NUL: one a handler printed would fail the whole batch. Records of a
+                // function deleted meanwhile (queued here, or a call in flight) are not kept.
+                let logs = record.logs.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
                 try await connection.query(
                     """
                     INSERT INTO invocations (name, invocation_id, node, version, started_at, milliseconds, status, logs)
-                    VALUES (\(name), \(record.id), \(record.node), \(record.version), \(record.startedAt), \(record.milliseconds),
-                    \(record.status), \(record.logs))
+                    SELECT \(name), \(record.id), \(record.node), \(record.version), \(record.startedAt), \(record.milliseconds),
+                    \(record.status), \(logs)
+                    WHERE EXISTS (SELECT 1 FROM function_versions WHERE name = \(name) AND version = \(record.version))
                     """, logger: self.logger)
             }
             for name in Set(records.map(\.name)) {

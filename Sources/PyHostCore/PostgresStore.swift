@@ -119,7 +119,7 @@ final class PostgresStore: FunctionStore {
             // reads the number the previous one took: two racing deploys make two versions.
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(name)))", logger: self.logger)
             if let access {
-                try await Self.store(access, of: name, on: connection, logger: self.logger)
+                try await Self.storePrivacy(access, of: name, on: connection, logger: self.logger)
                 try await Self.record(.access(access, of: name, by: actor), on: connection, logger: self.logger)
             }
             let rows = try await connection.query(

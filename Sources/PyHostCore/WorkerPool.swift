@@ -128,11 +128,11 @@ public actor WorkerPool {
     /// `function` now serves, with its settings; idle workers of other versions retire. `worker`,
     /// if given, is the one that loaded it, and becomes its first warm worker.
     public func makeCurrent(_ function: FunctionVersion, adopting worker: WorkerConnection? = nil) {
-        if let worker { track(worker) }
+        let adopted = worker.flatMap { track($0) ? $0 : nil }
         perform(
             state.makeCurrent(
                 name: function.name, key: function.key, perFunction: function.concurrency, minWarm: function.minWarm,
-                adopting: worker.map { ($0.pid, .now) }))
+                adopting: adopted.map { ($0.pid, .now) }))
     }
 
     /// The function is gone: all its workers retire and its waiting calls fail.
@@ -186,13 +186,22 @@ public actor WorkerPool {
     }
 
     /// Keeps `worker`, and forgets it as soon as its channel closes: an idle worker killed from
-    /// outside (or by the kernel) must not be handed to the next call.
-    private func track(_ worker: WorkerConnection) {
+    /// outside (or by the kernel) must not be handed to the next call. A worker whose pid the pool
+    /// already holds (a zygote handing over a live worker's pidfd again) is ended instead; returns
+    /// whether it was kept.
+    @discardableResult
+    private func track(_ worker: WorkerConnection) -> Bool {
+        guard workers[worker.pid] == nil else {
+            logger.error("a zygote handed over a worker the pool already holds", metadata: ["pid": "\(worker.pid)"])
+            worker.terminate()
+            return false
+        }
         workers[worker.pid] = worker
         service[worker.pid] = (0, recycling.drawLimit(using: &random))
         worker.onClose { [weak self] in
             Task { await self?.closed(worker) }
         }
+        return true
     }
 
     private func closed(_ worker: WorkerConnection) {
@@ -239,7 +248,7 @@ public actor WorkerPool {
     private func spawn(_ key: FunctionKey, near loop: (any EventLoop)?) async {
         do {
             let worker = try await spawner(key, loop)
-            track(worker)
+            guard track(worker) else { throw HostError.protocolViolation("a zygote handed over a worker the pool already holds") }
             perform(state.spawned(worker.pid, key: key, now: .now))
         } catch {
             logger.error("worker failed to start", metadata: ["function": "\(key)", "error": "\(error)"])

@@ -124,9 +124,9 @@ http {{
 
 
 class Cluster:
-    """`count` nodes sharing one PostgreSQL, each with its own --data-dir and port, behind nginx."""
+    """`count` nodes sharing one PostgreSQL, each with its own --data-dir and port (and `arguments`), behind nginx."""
 
-    def __init__(self, root, count=3):
+    def __init__(self, root, count=3, arguments=()):
         root = pathlib.Path(root)
         self.postgres = Postgres()
         self.environment = {"PYHOST_STORE": self.postgres.url, "PGPASSWORD": PASSWORD}
@@ -135,7 +135,7 @@ class Cluster:
         try:
             for index in range(count):
                 self.nodes.append(Server(root / f"node{index}", "--node-name", f"node{index}", "--timeout", "5",
-                                         env=self.environment))
+                                         *arguments, env=self.environment))
             self.nginx = Nginx(root / "nginx", [node.port for node in self.nodes])
         except BaseException:
             self.stop()

@@ -8,6 +8,7 @@ import pathlib
 import re
 import subprocess
 import tempfile
+import time
 
 import pytest
 from selenium import webdriver
@@ -81,9 +82,16 @@ def write_source(browser, source):
 
 
 def type_into(browser, element_id, text):
+    # The page may still be filling the field in (a selected function, a restored request) when
+    # the test types: type again until the field holds exactly the text.
     element = browser.find_element(By.ID, element_id)
-    element.clear()
-    element.send_keys(text)
+    for _ in range(5):
+        element.clear()
+        element.send_keys(text)
+        if element.get_attribute("value") == text:
+            return
+        time.sleep(0.1)
+    assert element.get_attribute("value") == text
 
 
 def wait_for_text(browser, element_id, text, timeout=60):

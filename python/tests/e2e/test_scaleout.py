@@ -12,6 +12,7 @@ import pytest
 
 from cluster import Cluster, postgres_installed
 from server import run_to_exit, wait_until
+from wheelhouse import block
 
 pytestmark = pytest.mark.skipif(not postgres_installed(),
                                 reason="PostgreSQL 15 is not installed: scripts/test installs Debian's postgresql")
@@ -22,8 +23,8 @@ def module(version):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    instance = Cluster(tmp_path_factory.mktemp("cluster"))
+def cluster(tmp_path_factory, wheels):
+    instance = Cluster(tmp_path_factory.mktemp("cluster"), arguments=("--no-index", "--find-links", str(wheels)))
     yield instance
     # Every node still running stops cleanly on SIGTERM; the third was killed by a test.
     assert instance.stop() == [0, 0, -signal.SIGKILL]
@@ -97,6 +98,57 @@ def test_the_logs_of_any_node_show_every_nodes_calls(cluster):
     assert {record["logs"] for record in shown} == {"served by version 1\n"}
 
 
+def test_a_slow_load_holds_up_no_other_functions_change(cluster):
+    first, second, third = cluster.nodes
+    deploy(first, "quick", 1)
+    assert cluster.wait_served("quick", 1) is not None
+    slow = first.deploy("slow", "import time\ntime.sleep(3)\ndef handle(request):\n    return 1\n")
+    assert slow.status == 201, slow
+    # The other nodes now spend 3 s loading "slow"; a delete of another function does not wait.
+    assert first.request("DELETE", "/functions/quick").status == 204
+    assert cluster.wait_served("quick", None, timeout=1.0) is not None, "the delete waited for another function's load"
+    assert cluster.wait_served("slow", 1, timeout=10) is not None
+
+
+def test_a_nul_a_handler_prints_loses_no_other_record(cluster):
+    first, *_ = cluster.nodes
+    first.deploy("nul", "def handle(request):\n    print('before\\x00after')\n    return 1\n")
+    deploy(first, "plain-logged", 1)
+    assert first.invoke("nul", {}).status == 200
+    plain = first.invoke("plain-logged", {}).headers["Pyhost-Invocation-Id"]
+
+    def ids(name):
+        return {record["invocation_id"] for record in cluster.nodes[1].request("GET", f"/functions/{name}/logs").json()["invocations"]}
+
+    assert wait_until(lambda: plain in ids("plain-logged"), timeout=3)
+    logs = cluster.nodes[1].request("GET", "/functions/nul/logs").json()["invocations"]
+    assert [record["logs"] for record in logs] == ["before\ufffdafter\n"]
+
+
+def test_a_deleted_functions_records_do_not_come_back(cluster):
+    first, second, _ = cluster.nodes
+    deploy(first, "forgotten", 1)
+    assert cluster.wait_served("forgotten", 1) is not None
+    for _ in range(20):
+        assert second.invoke("forgotten", {}).status == 200
+    assert first.request("DELETE", "/functions/forgotten").status == 204
+    time.sleep(1)  # records still queued on the second node are flushed every 250 ms
+    deploy(first, "forgotten", 1)
+    assert first.request("GET", "/functions/forgotten/logs").json()["invocations"] == []
+
+
+def test_a_deploys_access_keeps_a_rate_set_on_another_node(cluster):
+    first, second, _ = cluster.nodes
+    deploy(first, "limited", 1)
+    reply = first.request("PUT", "/functions/limited/access", '{"access": "public", "rate_per_second": 2}',
+                          {"Content-Type": "application/json"})
+    assert reply.status == 200, reply
+    # At once, before the second node may have seen it: a deploy there that makes it private.
+    assert second.deploy("limited?access=private", module(2)).status == 201
+    shown = first.request("GET", "/functions/limited/access").json()
+    assert (shown["access"], shown["rate_per_second"]) == ("private", 2)
+
+
 def test_racing_deploys_on_two_nodes_make_two_distinct_versions(cluster):
     first, second, _ = cluster.nodes
     deploy(first, "raced", 1)
@@ -114,6 +166,18 @@ def test_racing_deploys_on_two_nodes_make_two_distinct_versions(cluster):
     sources = {version["version"]: version["sha256"] for version in versions["versions"]}
     assert len(sources) == 3 and len(set(sources.values())) == 3, "neither racing deploy was lost"
     assert cluster.wait_served("raced", 3, timeout=1.0) is not None
+
+
+def test_a_version_with_requirements_serves_on_every_node(cluster):
+    first, second, third = cluster.nodes
+    source = block("tinyhello==2.0") + "import tinyhello\ndef handle(request):\n    return tinyhello.VALUE\n"
+    deployed = first.deploy("packaged", source)
+    assert deployed.status == 201, deployed
+    # Each node installs the stored, pinned set into its own data directory before it switches.
+    assert cluster.wait_served("packaged", 1, timeout=15) is not None
+    for node in (second, third):
+        assert node.invoke("packaged", {}).json() == "hello 2.0"
+        assert node.request("GET", "/functions/packaged").json()["requirements"] == deployed.json()["requirements"]
 
 
 def test_postgres_stopped_and_restarted_under_load(cluster):
