@@ -244,10 +244,16 @@ struct PostgresStoreTests {
                         milliseconds: 1.5, status: 200, logs: "printed \(index)")
                 )
             }
-            try await store.append(records, keeping: 3)
+            for name in ["f", "g"] {
+                _ = try await store.addVersion(name: name, source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
+            }
+            // "h" is no stored function (deleted while its records were queued): they are not kept.
+            let orphan = (name: "h", record: records[0].record)
+            try await store.append(records + [orphan], keeping: 3)
             #expect(try await store.recentInvocations(of: "f", limit: 3).map(\.id) == ["i4", "i3", "i2"])
             let kept = try await store.recentInvocations(of: "g", limit: 3)
             #expect(kept == [records[4].record])
+            #expect(try await store.recentInvocations(of: "h", limit: 3).isEmpty)
         }
     }
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from server import BINARY, Server, free_port, wait_until
+from server import BINARY, Server, free_port, pid_alive, wait_until
 import wheelhouse
 from wheelhouse import block
 
@@ -327,3 +327,26 @@ def test_a_damaged_environment_is_installed_anew(start_server, wheels):
     assert wait_until(lambda: server.invoke("damaged", {}).status == 200, timeout=30)
     assert server.invoke("damaged", {}).json() == "hello 1.0"
     assert (site / "tinyhello" / "__init__.py").exists()
+
+
+def test_an_environment_zygote_dies_with_the_server_even_while_importing(start_server, wheels):
+    import threading
+
+    server = start_server("--no-index", "--find-links", str(wheels), "--timeout", "60")
+    def deploy_stuck():
+        try:
+            server.deploy("stuck", block("sleepsatimport") + HELLO)
+        except OSError:
+            pass  # the server is killed mid-deploy
+
+    threading.Thread(target=deploy_stuck, daemon=True).start()
+
+    def importing():
+        return [pid for pid in server.descendants()
+                if b"--environment" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+    assert wait_until(lambda: importing(), timeout=20)
+    zygotes = importing()
+    server.process.kill()
+    server.process.wait()
+    assert wait_until(lambda: not any(pid_alive(pid) for pid in zygotes), timeout=10), "a zygote outlived the server"
