@@ -25,6 +25,18 @@ def packaged(wheels, tmp_path_factory):
     assert instance.stop() == 0
 
 
+def environment_zygotes(server):
+    """The server's descendants started as an environment's zygote (a process may end meanwhile)."""
+    found = []
+    for pid in server.descendants():
+        try:
+            if b"--environment" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
 def environments(server):
     folder = server.data_dir / "environments"
     return sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith(".")) if folder.exists() else []
@@ -319,8 +331,7 @@ def test_a_damaged_environment_is_installed_anew(start_server, wheels):
     site = server.data_dir / "environments" / deployed.json()["requirements"]["environment"] / "site-packages"
     (site / "tinyhello" / "__init__.py").unlink()
     # The environment's zygote ends (as after a retirement or a crash); its worker dies with it.
-    zygotes = [pid for pid in server.descendants()
-               if b"--environment" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()]
+    zygotes = environment_zygotes(server)
     assert zygotes
     for pid in zygotes:
         os.kill(pid, signal.SIGKILL)
@@ -341,12 +352,8 @@ def test_an_environment_zygote_dies_with_the_server_even_while_importing(start_s
 
     threading.Thread(target=deploy_stuck, daemon=True).start()
 
-    def importing():
-        return [pid for pid in server.descendants()
-                if b"--environment" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()]
-
-    assert wait_until(lambda: importing(), timeout=20)
-    zygotes = importing()
+    assert wait_until(lambda: environment_zygotes(server), timeout=20)
+    zygotes = environment_zygotes(server)
     server.process.kill()
     server.process.wait()
     assert wait_until(lambda: not any(pid_alive(pid) for pid in zygotes), timeout=10), "a zygote outlived the server"
