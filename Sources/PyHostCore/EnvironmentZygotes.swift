@@ -79,8 +79,7 @@ actor EnvironmentZygotes {
     /// The zygote's memory: the process the server started and the zygote proper, its child in a
     /// PID namespace of its own (`ZygoteEnvironment.enterPIDNamespace`).
     static func residentBytes(of client: ZygoteClient) -> UInt64 {
-        let children = (try? String(contentsOfFile: "/proc/\(client.pid)/task/\(client.pid)/children", encoding: .utf8)) ?? ""
-        let pids = [client.pid] + children.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let pids = [client.pid] + childProcesses(of: "\(client.pid)", thread: "\(client.pid)")
         return pids.reduce(0) { $0 + (ResidentMemory.bytes(of: $1) ?? 0) }
     }
 

@@ -37,9 +37,7 @@ public final class PackageInstaller: Sendable {
     func resolve(source: String) async throws -> Requirements? {
         let block = Requirements.block(in: source)
         if let block, let known = resolved.withLock({ $0[block] }) { return known }
-        let started = ContinuousClock.now
         let answer = try await run(mode: "resolve", input: Data(source.utf8))
-        HostMetrics.install(seconds: (ContinuousClock.now - started).seconds)
         guard let declared = answer.declared else { return nil }
         // A resolution is remembered under the block the installer read; one the server reads
         // otherwise would let this source's resolution serve another's block.
@@ -65,15 +63,10 @@ public final class PackageInstaller: Sendable {
 
     /// Installs the environment of `requirements` again, from its pinned, hash-checked set, unless
     /// it is there: after a restart on an empty disk, on another node, or after collection.
-    /// Returns whether it installed.
-    @discardableResult
-    func install(_ requirements: Requirements) async throws -> Bool {
+    func install(_ requirements: Requirements) async throws {
         guard let environment = requirements.environment, !FileManager.default.fileExists(atPath: sitePackages(of: environment))
-        else { return false }
-        let started = ContinuousClock.now
+        else { return }
         _ = try await run(mode: "install", input: try JSONEncoder().encode(requirements))
-        HostMetrics.install(seconds: (ContinuousClock.now - started).seconds)
-        return true
     }
 
     /// Whether every file the installer recorded in the environment's manifest is there, with its size.
@@ -118,7 +111,10 @@ public final class PackageInstaller: Sendable {
         let block: String?
     }
 
+    /// One run of the installer, timed for `pyhost_install_duration_seconds`.
     private func run(mode: String, input: Data) async throws -> Answer {
+        let started = ContinuousClock.now
+        defer { HostMetrics.install(seconds: (ContinuousClock.now - started).seconds) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments =

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The package environment a zygote serves, as the server passes it on the zygote's command line.
 ///
 /// Such a zygote differs from the base zygote in three ways (see `Zygote.run`):
@@ -48,4 +50,11 @@ public struct ZygoteEnvironment: Sendable, Equatable {
             memoryBytes: UInt64(value(memoryArgument) ?? "") ?? 1 << 30)
     }
 
+}
+
+/// The children of thread `thread` of process `process` ("self" for this one), from
+/// /proc/PID/task/TID/children; none when the kernel does not list them.
+public func childProcesses(of process: String, thread: String) -> [Int32] {
+    let listed = (try? String(contentsOfFile: "/proc/\(process)/task/\(thread)/children", encoding: .utf8)) ?? ""
+    return listed.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }

@@ -32,8 +32,10 @@ extension ZygoteEnvironment {
             close(Zygote.controlFD)
             var status: Int32 = 0
             while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-            let signal = status & 0x7f
-            _exit(signal == 0 ? (status >> 8) & 0xff : 128 + signal)
+            switch WorkerExit(waitStatus: status) {
+            case .exited(let code): _exit(code)
+            case .killed(let signal): _exit(128 + signal)
+            }
         }
         pyhost_python_after_fork_child()
         try systemCall("prctl(PR_SET_PDEATHSIG)") { pyhost_set_parent_death_signal(SIGKILL) }
@@ -45,9 +47,7 @@ extension ZygoteEnvironment {
     static func strayProcesses(workers: Set<Int32>) -> String? {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
         if tasks.count != 1 { return "\(tasks.count - 1) threads are running" }
-        let children = (try? String(contentsOfFile: "/proc/self/task/\(tasks[0])/children", encoding: .utf8)) ?? ""
-        let stray = children.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            .filter { !workers.contains($0) }
+        let stray = childProcesses(of: "self", thread: tasks[0]).filter { !workers.contains($0) }
         return stray.isEmpty ? nil : "processes \(stray) that are no workers are running"
     }
 

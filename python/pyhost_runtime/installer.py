@@ -90,6 +90,14 @@ def declared_requirements(source):
     return requirements, block.group(0)
 
 
+def too_slow():
+    return Refusal("InstallTimeLimit", "installing the requirements took longer than the server allows (--install-timeout)")
+
+
+def too_large(pip, what):
+    return Refusal("InstallSizeLimit", f"{what}; the server allows {pip.max_bytes // 2**20} MiB (--install-max-mib)")
+
+
 class Pip:
     """pip with the server's index flags, under the install's time and size limits."""
 
@@ -101,7 +109,7 @@ class Pip:
     def run(self, *arguments, requirements=(), scratch=None):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise Refusal("InstallTimeLimit", "installing the requirements took longer than the server allows (--install-timeout)")
+            raise too_slow()
         command = [sys.executable, "-I", "-m", "pip", *arguments, "--disable-pip-version-check", "--no-input",
                    "--only-binary=:all:", *self.flags, "--", *requirements]
         try:
@@ -113,7 +121,7 @@ class Pip:
                 preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (self.max_bytes, self.max_bytes)),
             )
         except subprocess.TimeoutExpired:
-            raise Refusal("InstallTimeLimit", "installing the requirements took longer than the server allows (--install-timeout)") from None
+            raise too_slow() from None
 
     def index_location(self):
         """The index or link directory pip was pointed at, for messages."""
@@ -188,7 +196,7 @@ def resolve(pip, requirements):
         result = pip.run("install", "--dry-run", "--quiet", "--report", str(report), requirements=map(str, requirements))
         if result.returncode != 0:
             if "[Errno 27]" in result.stderr:
-                raise Refusal("InstallSizeLimit", f"a file of the requirements is larger than the server allows ({pip.max_bytes // 2**20} MiB, --install-max-mib)")
+                raise too_large(pip, "a file of the requirements is over the limit")
             explain_failure(pip, result.stderr, requirements)
         installs = json.loads(report.read_text())["install"]
     packages = []
@@ -227,7 +235,7 @@ def install(pip, packages, environments):
         if result.returncode == 0:
             unpacked = sum(entry.file_size for wheel in wheels.glob("*.whl") for entry in zipfile.ZipFile(wheel).infolist())
             if unpacked > pip.max_bytes:
-                raise Refusal("InstallSizeLimit", f"the requirements take {unpacked // 2**20} MiB unpacked; the server allows {pip.max_bytes // 2**20} MiB (--install-max-mib)")
+                raise too_large(pip, f"the requirements take {unpacked // 2**20} MiB unpacked")
             result = pip.run("install", "--quiet", "--no-deps", "--require-hashes", "--no-compile", "--no-index",
                              "--find-links", str(wheels), "--target", str(staging / "site-packages"), "-r", str(pins),
                              scratch=scratch)
@@ -235,13 +243,13 @@ def install(pip, packages, environments):
             if "THESE PACKAGES DO NOT MATCH THE HASHES" in result.stderr:
                 raise Refusal("InstallFailed", f"{pip.index_location()} now serves files whose sha256 differs from the recorded ones")
             if "[Errno 27]" in result.stderr:
-                raise Refusal("InstallSizeLimit", f"a file of the requirements is larger than the server allows ({pip.max_bytes // 2**20} MiB, --install-max-mib)")
+                raise too_large(pip, "a file of the requirements is over the limit")
             explain_failure(pip, result.stderr, packages)
         shutil.rmtree(wheels)
         shutil.rmtree(scratch)
         size = sum(path.stat().st_size for path in staging.rglob("*") if path.is_file() and not path.is_symlink())
         if size > pip.max_bytes:
-            raise Refusal("InstallSizeLimit", f"the requirements take {size // 2**20} MiB installed; the server allows {pip.max_bytes // 2**20} MiB (--install-max-mib)")
+            raise too_large(pip, f"the requirements take {size // 2**20} MiB installed")
         pins.unlink()
         # What the server checks before it blames a failed import on a damaged environment.
         site = staging / "site-packages"
