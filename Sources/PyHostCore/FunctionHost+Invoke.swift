@@ -18,28 +18,29 @@ extension FunctionHost {
         let loop = MultiThreadedEventLoopGroup.currentEventLoop
         let started = Date()
         let clock = ContinuousClock.now
-        var resolved = version ?? catalog[name]?.version ?? 0
+        var resolved = (version: version ?? catalog[name]?.version ?? 0, instance: "")
         do {
             let function = try await resolve(name: name, version: version)
-            resolved = function.version
+            resolved = (function.version, function.instance)
             let (outcome, worker, logs) = try await call(function, request: request, id: id, near: loop)
             return Invocation(
-                outcome: outcome, workerPID: worker, id: id, version: function.version, logs: logs, startedAt: started,
-                milliseconds: (ContinuousClock.now - clock).seconds * 1000)
+                outcome: outcome, workerPID: worker, id: id, version: function.version, instance: function.instance, logs: logs,
+                startedAt: started, milliseconds: (ContinuousClock.now - clock).seconds * 1000)
         } catch let error as HostError {
             if case .functionNotFound = error {
             } else {
                 logger.warning("invocation failed", metadata: ["invocation_id": "\(id)", "function": "\(name)", "error": "\(error)"])
             }
             throw InvocationFailure(
-                error: error, id: id, version: resolved, startedAt: started,
+                error: error, id: id, version: resolved.version, instance: resolved.instance, startedAt: started,
                 milliseconds: (ContinuousClock.now - clock).seconds * 1000)
         }
     }
 
     /// Keeps an invocation, with the status it answered, for `recentInvocations`.
+    /// A call that ends after its function was deleted, or deleted and deployed again, is not kept.
     public func record(_ record: InvocationRecord, of name: String) {
-        guard catalog[name] != nil else { return }
+        guard let serving = catalog[name], record.version != serving.version || record.instance == serving.instance else { return }
         var record = record
         record.node = configuration.nodeName
         if let sharedInvocationLog {
@@ -146,6 +147,8 @@ public struct InvocationFailure: Error {
     public let error: HostError
     public let id: String
     public let version: Int
+    /// The version's `FunctionVersion.instance`, or "" when no version was found.
+    public let instance: String
     public let startedAt: Date
     public let milliseconds: Double
 }

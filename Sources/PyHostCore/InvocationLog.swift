@@ -5,10 +5,13 @@ import Synchronization
 
 /// One invocation as kept for `GET /functions/{name}/logs`.
 public struct InvocationRecord: Sendable, Equatable {
-    public init(id: String, node: String = "", version: Int, startedAt: Date, milliseconds: Double, status: Int, logs: String) {
+    public init(
+        id: String, node: String = "", version: Int, instance: String, startedAt: Date, milliseconds: Double, status: Int, logs: String
+    ) {
         self.id = id
         self.node = node
         self.version = version
+        self.instance = instance
         self.startedAt = startedAt
         self.milliseconds = milliseconds
         self.status = status
@@ -19,6 +22,8 @@ public struct InvocationRecord: Sendable, Equatable {
     /// The node that served it (`HostConfiguration.nodeName`), which the host sets as it keeps the record.
     public internal(set) var node: String
     public let version: Int
+    /// The version's `FunctionVersion.instance`: a record is kept only while that version is.
+    public let instance: String
     public let startedAt: Date
     public let milliseconds: Double
     /// The HTTP status the call answered with.

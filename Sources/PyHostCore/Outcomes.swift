@@ -23,6 +23,8 @@ public struct Invocation: Sendable {
     public let workerPID: Int32
     public let id: String
     public let version: Int
+    /// The version's `FunctionVersion.instance`, which a version number deleted and deployed again does not share.
+    public let instance: String
     /// What the handler printed or logged during the call, if anything.
     public let logs: ByteBuffer?
     public let startedAt: Date

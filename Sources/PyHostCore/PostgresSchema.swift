@@ -42,7 +42,11 @@ enum PostgresSchema {
                 """,
                 "CREATE INDEX invocations_by_function ON invocations (name, id)",
             ]
-        )
+        ),
+        (
+            "the version instance an invocation ran",
+            ["ALTER TABLE invocations ADD COLUMN instance TEXT NOT NULL DEFAULT ''"]
+        ),
     ]
 
     /// The channel every change is announced on, with the function's name as payload ("" for keys).

@@ -33,22 +33,31 @@ extension PostgresStore {
         try? await connection.close()
     }
 
-    /// Appends `records` and keeps the newest `limit` of each function they name.
+    /// Appends `records` and keeps the newest `limit` of each function they name. Records of a
+    /// version no longer stored (its function deleted while they were queued here or in flight,
+    /// and perhaps deployed again since under the same version number) are not kept.
     func append(_ records: [(name: String, record: InvocationRecord)], keeping limit: Int) async throws {
+        let names = Set(records.map(\.name)).sorted()
         try await transaction { connection in
+            // A delete takes this lock exclusively: it waits for a batch already checked against
+            // the versions it removes, and removes that batch's rows too.
+            for name in names {
+                try await connection.query("SELECT pg_advisory_xact_lock_shared(hashtext(\(name)))", logger: self.logger)
+            }
             for (name, record) in records {
-                // TEXT holds no NUL: one a handler printed would fail the whole batch. Records of a
-                // function deleted meanwhile (queued here, or a call in flight) are not kept.
+                // TEXT holds no NUL: one a handler printed would fail the whole batch.
                 let logs = record.logs.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
                 try await connection.query(
                     """
-                    INSERT INTO invocations (name, invocation_id, node, version, started_at, milliseconds, status, logs)
-                    SELECT \(name), \(record.id), \(record.node), \(record.version), \(record.startedAt), \(record.milliseconds),
-                    \(record.status), \(logs)
-                    WHERE EXISTS (SELECT 1 FROM function_versions WHERE name = \(name) AND version = \(record.version))
+                    INSERT INTO invocations (name, invocation_id, node, version, instance, started_at, milliseconds, status, logs)
+                    SELECT \(name), \(record.id), \(record.node), \(record.version), \(record.instance), \(record.startedAt),
+                    \(record.milliseconds), \(record.status), \(logs)
+                    WHERE EXISTS (
+                        SELECT 1 FROM function_versions WHERE name = \(name) AND version = \(record.version)
+                        AND instance = \(record.instance))
                     """, logger: self.logger)
             }
-            for name in Set(records.map(\.name)) {
+            for name in names {
                 try await connection.query(
                     """
                     DELETE FROM invocations WHERE name = \(name) AND id <= (
@@ -63,17 +72,17 @@ extension PostgresStore {
         try await withDeadline {
             let rows = try await self.client.query(
                 """
-                SELECT invocation_id, node, version, started_at, milliseconds, status, logs FROM invocations
+                SELECT invocation_id, node, version, instance, started_at, milliseconds, status, logs FROM invocations
                 WHERE name = \(name) ORDER BY id DESC LIMIT \(limit)
                 """, logger: self.logger)
             var records: [InvocationRecord] = []
-            for try await (id, node, version, startedAt, milliseconds, status, logs) in rows.decode(
-                (String, String, Int, Date, Double, Int, String).self)
+            for try await (id, node, version, instance, startedAt, milliseconds, status, logs) in rows.decode(
+                (String, String, Int, String, Date, Double, Int, String).self)
             {
                 records.append(
                     InvocationRecord(
-                        id: id, node: node, version: version, startedAt: startedAt, milliseconds: milliseconds, status: status,
-                        logs: logs))
+                        id: id, node: node, version: version, instance: instance, startedAt: startedAt, milliseconds: milliseconds,
+                        status: status, logs: logs))
             }
             return records
         }

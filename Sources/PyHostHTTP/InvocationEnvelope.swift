@@ -82,13 +82,13 @@ extension InvocationOutcome {
 extension InvocationRecord {
     init(_ invocation: Invocation, status: Int) {
         self.init(
-            id: invocation.id, version: invocation.version, startedAt: invocation.startedAt,
+            id: invocation.id, version: invocation.version, instance: invocation.instance, startedAt: invocation.startedAt,
             milliseconds: invocation.milliseconds, status: status, logs: invocation.logs.map { String(buffer: $0) } ?? "")
     }
 
     init(_ failure: InvocationFailure, status: Int) {
         self.init(
-            id: failure.id, version: failure.version, startedAt: failure.startedAt,
+            id: failure.id, version: failure.version, instance: failure.instance, startedAt: failure.startedAt,
             milliseconds: failure.milliseconds, status: status, logs: "")
     }
 }

@@ -202,7 +202,8 @@ struct PostgresStoreTests {
         await #expect {
             _ = try await PostgresStore.open(location, logger: .init(label: "test"))
         } throws: { error in
-            "\(error)".contains("the store's schema is at version 99, newer than this pyhost knows (1): upgrade pyhost")
+            "\(error)".contains(
+                "the store's schema is at version 99, newer than this pyhost knows (\(PostgresSchema.migrations.count)): upgrade pyhost")
         }
     }
 
@@ -236,16 +237,15 @@ struct PostgresStoreTests {
     @Test func invocationRecordsAreKeptPerFunctionUpToTheLimit() async throws {
         try await Backend.postgres.withStore { store in
             let store = try #require(store as? PostgresStore)
-            let records = (1...5).map { index in
-                (
-                    name: index == 5 ? "g" : "f",
-                    record: InvocationRecord(
-                        id: "i\(index)", node: "node-\(index % 2)", version: 1, startedAt: Date(timeIntervalSince1970: 1_000),
-                        milliseconds: 1.5, status: 200, logs: "printed \(index)")
-                )
-            }
+            var instances: [String: String] = [:]
             for name in ["f", "g"] {
-                _ = try await store.addVersion(name: name, source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
+                instances[name] = try await store.addVersion(
+                    name: name, source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token"
+                ).instance
+            }
+            let records = (1...5).map { index in
+                let name = index == 5 ? "g" : "f"
+                return (name: name, record: Self.record("i\(index)", node: "node-\(index % 2)", instance: instances[name]!))
             }
             // "h" is no stored function (deleted while its records were queued): they are not kept.
             let orphan = (name: "h", record: records[0].record)
@@ -255,6 +255,44 @@ struct PostgresStoreTests {
             #expect(kept == [records[4].record])
             #expect(try await store.recentInvocations(of: "h", limit: 3).isEmpty)
         }
+    }
+
+    @Test func aRecordOfADeletedVersionIsNotKeptUnderTheSameNumberDeployedAgain() async throws {
+        try await Backend.postgres.withStore { store in
+            let store = try #require(store as? PostgresStore)
+            let deleted = try await store.addVersion(
+                name: "f", source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
+            _ = try await store.delete(name: "f", by: "token")
+            let again = try await store.addVersion(
+                name: "f", source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
+            #expect(again.version == deleted.version)
+            try await store.append(
+                [("f", Self.record("late", instance: deleted.instance)), ("f", Self.record("new", instance: again.instance))], keeping: 10)
+            #expect(try await store.recentInvocations(of: "f", limit: 10).map(\.id) == ["new"])
+        }
+    }
+
+    /// A batch written while the function is deleted leaves no record behind, whichever goes first.
+    @Test func recordsWrittenDuringADeleteDoNotOutliveIt() async throws {
+        try await Backend.postgres.withStore { store in
+            let store = try #require(store as? PostgresStore)
+            for round in 0..<20 {
+                let name = "f\(round)"
+                let version = try await store.addVersion(
+                    name: name, source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
+                let batch = (0..<20).map { (name: name, record: Self.record("i\($0)", instance: version.instance)) }
+                async let appended: Void = store.append(batch, keeping: 100)
+                async let deleted = store.delete(name: name, by: "token")
+                _ = try await (appended, deleted)
+                #expect(try await store.recentInvocations(of: name, limit: 100).isEmpty, "round \(round)")
+            }
+        }
+    }
+
+    private static func record(_ id: String, node: String = "node", instance: String) -> InvocationRecord {
+        InvocationRecord(
+            id: id, node: node, version: 1, instance: instance, startedAt: Date(timeIntervalSince1970: 1_000), milliseconds: 1.5,
+            status: 200, logs: "printed \(id)")
     }
 
     @Test func aStoreThatDoesNotAnswerIsUnavailableNotAHang() async throws {

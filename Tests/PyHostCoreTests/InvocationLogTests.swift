@@ -6,7 +6,7 @@ import Testing
 @Suite struct InvocationLogTests {
     private func record(_ id: Int, logs: Int) -> InvocationRecord {
         InvocationRecord(
-            id: String(id), version: 1, startedAt: Date(timeIntervalSince1970: 0), milliseconds: 1, status: 200,
+            id: String(id), version: 1, instance: "i", startedAt: Date(timeIntervalSince1970: 0), milliseconds: 1, status: 200,
             logs: String(repeating: "x", count: logs))
     }
 

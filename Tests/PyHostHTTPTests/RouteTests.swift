@@ -113,7 +113,7 @@ import Testing
     /// A host failure is answered by the one error mapping, keeps the invocation's id, and is recorded.
     @Test func aHostFailureKeepsItsInvocationID() async throws {
         let failure = InvocationFailure(
-            error: .saturated(retryAfterSeconds: 3), id: "inv-9", version: 1, startedAt: Date(), milliseconds: 1)
+            error: .saturated(retryAfterSeconds: 3), id: "inv-9", version: 1, instance: "i", startedAt: Date(), milliseconds: 1)
         let host = FakeHost(functions: ["hello"], outcome: .failure(failure))
         try await withApp(host) { client in
             do {
@@ -308,7 +308,8 @@ final class FakeHost: FunctionHostProtocol {
         state.withLock { $0.invoked.append(request) }
         let outcome = try self.outcome.get()
         return Invocation(
-            outcome: outcome, workerPID: 7, id: "inv-1", version: version ?? serving.version, logs: nil, startedAt: Date(), milliseconds: 1)
+            outcome: outcome, workerPID: 7, id: "inv-1", version: version ?? serving.version, instance: serving.instance, logs: nil,
+            startedAt: Date(), milliseconds: 1)
     }
 
     func record(_ record: InvocationRecord, of name: String) {

@@ -175,6 +175,21 @@ def test_deleting_a_function_lets_its_calls_in_flight_finish(start_server):
     assert server.invoke("brief", 0).status == 404
 
 
+def test_a_call_that_outlives_its_function_is_not_recorded_under_its_successor(start_server):
+    server = start_server()
+    assert server.deploy("reborn", "import time\ndef handle(s):\n    time.sleep(s)\n    return 'old'\n").status == 201
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        in_flight = pool.submit(server.invoke, "reborn", 1.5)
+        time.sleep(0.5)
+        assert server.request("DELETE", "/functions/reborn").status == 204
+        assert server.deploy("reborn", fast_module("new")).json()["version"] == 1
+        assert in_flight.result().json() == "old"
+    assert server.request("GET", "/functions/reborn/logs").json()["invocations"] == []
+    served = server.invoke("reborn", {})
+    logs = server.request("GET", "/functions/reborn/logs").json()["invocations"]
+    assert [record["invocation_id"] for record in logs] == [served.headers["Pyhost-Invocation-Id"]]
+
+
 def test_deploy_settings_cannot_ask_for_more_workers_than_the_operator_allows(start_server):
     server = start_server("--workers-per-function", "2", "--max-workers", "3")
     for query in ("concurrency=3", "min_warm=3", "concurrency=256"):

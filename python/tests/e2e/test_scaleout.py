@@ -132,9 +132,16 @@ def test_a_deleted_functions_records_do_not_come_back(cluster):
     for _ in range(20):
         assert second.invoke("forgotten", {}).status == 200
     assert first.request("DELETE", "/functions/forgotten").status == 204
-    time.sleep(1)  # records still queued on the second node are flushed every 250 ms
-    deploy(first, "forgotten", 1)
-    assert first.request("GET", "/functions/forgotten/logs").json()["invocations"] == []
+    deploy(first, "forgotten", 1)  # the same version number, while the second node may still queue records
+    assert cluster.wait_served("forgotten", 1) is not None
+    fresh = second.invoke("forgotten", {}).headers["Pyhost-Invocation-Id"]
+
+    def ids():
+        return [record["invocation_id"] for record in first.request("GET", "/functions/forgotten/logs").json()["invocations"]]
+
+    # The second node writes its queue in order, so once the fresh call is shared the old ones were too.
+    assert wait_until(lambda: fresh in ids(), timeout=3)
+    assert ids() == [fresh]
 
 
 def test_a_deploys_access_keeps_a_rate_set_on_another_node(cluster):
