@@ -4,10 +4,11 @@
 It builds nothing: it starts a release build of `pyhost serve` (or uses --url), deploys hello and a
 pandas groupby over 200 rows, and measures warm latency, cold starts, throughput and memory, then
 the same handlers as (a) a new python3 per call, bare and under bwrap, (b) gunicorn --preload with
-2 sync workers and uvicorn (uvloop, httptools) with 2 workers and a raw ASGI app, with the CPU
-each call costs, (c) called in-process (the compute floor), and (d) nginx answering a fixed body
-(the network floor). It prints a markdown table with the ratios and writes JSON (and a PNG chart
-when matplotlib is importable).
+2 sync workers and uvicorn (uvloop, httptools) with 2 workers and a raw ASGI app, alone and behind
+nginx over a Unix socket (two processes per call, as in pyhost), with the CPU each call costs,
+(c) called in-process (the compute floor), and (d) nginx answering a fixed body (the network
+floor). It prints a markdown table with the ratios and writes JSON (and a PNG chart when
+matplotlib is importable).
 
     scripts/bench                      # installs wrk, bwrap, gunicorn, uvicorn, nginx; builds; runs this
     python/bench.py --duration 5 --json bench.json --png bench.png
@@ -147,13 +148,19 @@ def pss_kib(pid):
     return int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1))
 
 
-def cpu_per_call(server_pid, url, body, connections, duration, headers=None):
+def cpu_per_call(server_pid, url, body, connections, duration, headers=None, backend_pid=None):
     """Throughput at `connections`, with the CPU each call cost, measured from /proc over the run:
     µs of user time in the server process and in its descendants (workers, with those that
     exited meanwhile), and µs of kernel time in all of them. The server's own figure includes
     its reaped children's: nothing for pyhost (its zygote lives on), the workers for a peer
-    that replaced one."""
+    that replaced one. With `backend_pid` (a proxy in front of a Python server), the server is
+    the proxy's tree and the workers the backend's."""
     def snapshot():
+        if backend_pid:
+            front = [proctree.cpu_seconds(pid) for pid in [server_pid, *proctree.descendants(server_pid)]]
+            back = [proctree.cpu_seconds(pid) for pid in [backend_pid, *proctree.descendants(backend_pid)]]
+            return (sum(user for user, _ in front), sum(user for user, _ in back),
+                    sum(system for _, system in front + back))
         server = proctree.cpu_seconds(server_pid)
         workers = [proctree.cpu_seconds(pid) for pid in proctree.descendants(server_pid)]
         return server[0], sum(user for user, _ in workers), server[1] + sum(system for _, system in workers)
@@ -362,12 +369,37 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 """
 
-# The Python servers a team would put the same handlers behind, 2 worker processes each.
+# The Python servers a team would put the same handlers behind, 2 worker processes each; "proxied
+# uvicorn" is uvicorn behind nginx over a Unix socket, the same two crossings per call as pyhost's.
 PEERS = {
     "gunicorn": ("gunicorn", ["-m", "gunicorn", "--preload", "-w", "2", "-b", "127.0.0.1:{port}", "bench_app:application"]),
     "uvicorn": ("uvicorn", ["-m", "uvicorn", "bench_app:app", "--workers", "2", "--loop", "uvloop", "--http", "httptools",
                             "--lifespan", "off", "--no-access-log", "--log-level", "warning", "--port", "{port}"]),
+    "proxied uvicorn": ("uvicorn", ["-m", "uvicorn", "bench_app:app", "--workers", "2", "--loop", "uvloop", "--http",
+                                    "httptools", "--lifespan", "off", "--no-access-log", "--log-level", "warning",
+                                    "--uds", "{socket}"]),
 }
+
+# nginx in front of a server on a Unix socket, with keep-alive connections to it: the cheapest
+# second process a call can cross on its way to Python.
+PROXY_CONF = """
+worker_processes 2;
+daemon off;
+user root;
+pid {dir}/proxy.pid;
+error_log {dir}/proxy-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir};
+  client_body_buffer_size 64k;
+  upstream backend {{ server unix:{socket}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+  }}
+}}
+"""
 
 
 NGINX_CONF = """
@@ -488,14 +520,30 @@ def python_peer(peer, duration):
         app = PEER_APP.replace("{HANDLERS}", "{" + ", ".join(f"{n!r}: load({n!r}, {p!r})" for n, p in handlers.items()) + "}")
         (pathlib.Path(directory) / "bench_app.py").write_text(app)
         port = free_port()
+        backend_socket = f"{directory}/backend.sock"
         environment = {**os.environ, **THREAD_ENV, "PYTHONPATH": f"{directory}:{PYTHON_DIR}"}
         process = subprocess.Popen(
-            [SYSTEM_PYTHON, *(argument.replace("{port}", str(port)) for argument in arguments)],
+            [SYSTEM_PYTHON, *(argument.replace("{port}", str(port)).replace("{socket}", backend_socket) for argument in arguments)],
             cwd=directory, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proxy = None
+        if "{socket}" in arguments:
+            nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+            if not os.path.exists(nginx):
+                process.terminate()
+                process.wait()
+                return None
+            deadline = time.monotonic() + 30
+            while not os.path.exists(backend_socket) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            conf = pathlib.Path(directory) / "proxy.conf"
+            conf.write_text(PROXY_CONF.format(dir=directory, port=port, socket=backend_socket))
+            proxy = subprocess.Popen([nginx, "-c", str(conf), "-p", directory],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for(f"http://127.0.0.1:{port}/")  # a 500 on GET still means it is up
         except Exception:
             pass
+        front, backend = (proxy.pid, process.pid) if proxy else (process.pid, None)
         try:
             results = {"latency": {}, "throughput": {}, "cpu": {}}
             for name, (_, payload) in HANDLERS.items():
@@ -504,13 +552,14 @@ def python_peer(peer, duration):
                 load(url, body, 1, 1)
                 results["latency"][name] = load(url, body, 1, duration)
                 results["throughput"][name] = {c: load(url, body, c, duration)["rps"] for c in (1, 8)}
-                measured = cpu_per_call(process.pid, url, body, 32, duration)
+                measured = cpu_per_call(front, url, body, 32, duration, backend_pid=backend)
                 results["throughput"][name][32] = measured["rps"]
                 results["cpu"][name] = measured["cpu"]
             return results
         finally:
-            process.terminate()
-            process.wait()
+            for running in filter(None, (proxy, process)):
+                running.terminate()
+                running.wait()
 
 
 def in_process(iterations):
@@ -565,14 +614,16 @@ def fmt(value):
 
 def report(r):
     pyhost, guni, uvi, floor = r["pyhost"], r.get("gunicorn"), r.get("uvicorn"), r.get("floor")
+    proxied = r.get("proxied uvicorn")
     bare, boxed, inproc = r.get("process_per_call"), r.get("bwrap_per_call"), r["in_process"]
     rows = []
 
     def row(label, mine, gunicorn_value=None, uvicorn_value=None, bare_value=None, boxed_value=None, inproc_value=None,
-            floor_value=None):
-        rows.append([label, fmt(mine), fmt(gunicorn_value), fmt(uvicorn_value), fmt(bare_value), fmt(boxed_value),
-                     fmt(inproc_value), fmt(floor_value), ratio(mine, gunicorn_value), ratio(mine, uvicorn_value),
-                     ratio(mine, bare_value), ratio(mine, floor_value)])
+            floor_value=None, proxied_value=None):
+        rows.append([label, fmt(mine), fmt(gunicorn_value), fmt(uvicorn_value), fmt(proxied_value), fmt(bare_value),
+                     fmt(boxed_value), fmt(inproc_value), fmt(floor_value), ratio(mine, gunicorn_value),
+                     ratio(mine, uvicorn_value), ratio(mine, proxied_value), ratio(mine, bare_value),
+                     ratio(mine, floor_value)])
 
     def peer(result, *keys):
         for key in keys:
@@ -585,22 +636,25 @@ def report(r):
         for p in ("p50", "p90", "p99"):
             row(f"{name} warm latency {p} c=1 (µs)", pyhost["latency"][name][p],
                 peer(guni, "latency", name, p), peer(uvi, "latency", name, p), bare and bare[name][p],
-                boxed and boxed[name][p], inproc[name][p], floor and name == "hello" and floor["latency"][p] or None)
+                boxed and boxed[name][p], inproc[name][p], floor and name == "hello" and floor["latency"][p] or None,
+                peer(proxied, "latency", name, p))
         if guni:
             row(f"{name} 1/throughput c=1 (µs)", 1e6 / pyhost["throughput"][name][1],
                 1e6 / guni["throughput"][name][1], uvi and 1e6 / uvi["throughput"][name][1],
-                bare and bare[name]["p50"], boxed and boxed[name]["p50"])
+                bare and bare[name]["p50"], boxed and boxed[name]["p50"],
+                proxied_value=proxied and 1e6 / proxied["throughput"][name][1])
     for name in HANDLERS:
         for c in (1, 8, 32):
             row(f"{name} throughput c={c} (req/s)", pyhost["throughput"][name][c],
                 peer(guni, "throughput", name, c), peer(uvi, "throughput", name, c),
                 bare and c == 1 and bare[name]["rps"] or None, boxed and c == 1 and boxed[name]["rps"] or None, None,
-                floor and name == "hello" and c == 32 and floor["rps32"] or None)
+                floor and name == "hello" and c == 32 and floor["rps32"] or None, peer(proxied, "throughput", name, c))
     for name in HANDLERS:
         for part in ("server", "workers", "kernel"):
             if peer(pyhost, "cpu", name):
                 row(f"{name} CPU per call at c=32, {part} (µs)", pyhost["cpu"][name][part],
-                    peer(guni, "cpu", name, part), peer(uvi, "cpu", name, part))
+                    peer(guni, "cpu", name, part), peer(uvi, "cpu", name, part),
+                    proxied_value=peer(proxied, "cpu", name, part))
     if "keyed" in pyhost:
         keyed = pyhost["keyed"]
         row("hello at c=32, no key: server CPU per call (µs)", keyed["public"]["server_cpu"])
@@ -617,8 +671,8 @@ def report(r):
         row("PSS of the zygote (MiB)", pyhost["pss_zygote_mib"])
         row("PSS per warm worker, largest (MiB)", pyhost["pss_worker_mib"])
 
-    header = ["figure", "pyhost", "gunicorn", "uvicorn", "python3/call", "bwrap/call", "in-process", "network floor",
-              "÷ gunicorn", "÷ uvicorn", "÷ python3/call", "÷ floor"]
+    header = ["figure", "pyhost", "gunicorn", "uvicorn", "uvicorn behind nginx", "python3/call", "bwrap/call",
+              "in-process", "network floor", "÷ gunicorn", "÷ uvicorn", "÷ behind nginx", "÷ python3/call", "÷ floor"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
@@ -706,6 +760,7 @@ def main():
         server.stop()
     results["gunicorn"] = python_peer("gunicorn", duration)
     results["uvicorn"] = python_peer("uvicorn", duration)
+    results["proxied uvicorn"] = python_peer("proxied uvicorn", duration)
     results["floor"] = network_floor(duration)
     results["in_process"] = in_process(2000)
     results["unsandboxed_syscall_ns"] = unsandboxed_syscall_ns()
