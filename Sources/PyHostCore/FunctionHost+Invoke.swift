@@ -38,9 +38,10 @@ extension FunctionHost {
     }
 
     /// Keeps an invocation, with the status it answered, for `recentInvocations`.
-    /// A call that ends after its function was deleted, or deleted and deployed again, is not kept.
+    /// A call that ends after its function was deleted is not kept; one that ends as it is deleted
+    /// (and perhaps deployed again) is not shown (see `recentInvocations`).
     public func record(_ record: InvocationRecord, of name: String) {
-        guard let serving = catalog[name], record.version != serving.version || record.instance == serving.instance else { return }
+        guard catalog[name] != nil else { return }
         var record = record
         record.node = configuration.nodeName
         if let sharedInvocationLog {

@@ -157,7 +157,12 @@ public final class FunctionHost: Sendable {
     /// - Throws: `HostError.functionNotFound`, or `.storeUnavailable` when the shared store is away.
     public func recentInvocations(of name: String) async throws -> [InvocationRecord] {
         _ = try function(named: name)
-        guard let sharedInvocationLog else { return invocationLog.records(of: name) }
+        guard let sharedInvocationLog else {
+            // A call that ended as its function was deleted may have been kept after the delete
+            // cleared the log: only records of versions still stored are shown.
+            let stored = Set(try await registry.versions(of: name).map(\.instance))
+            return invocationLog.records(of: name).filter { stored.contains($0.instance) }
+        }
         return try await sharedInvocationLog.records(of: name)
     }
 

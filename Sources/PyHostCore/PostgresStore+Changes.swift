@@ -39,13 +39,10 @@ extension PostgresStore {
     func append(_ records: [(name: String, record: InvocationRecord)], keeping limit: Int) async throws {
         let names = Set(records.map(\.name)).sorted()
         try await transaction { connection in
-            // A delete takes this lock exclusively: it waits for a batch already checked against
-            // the versions it removes, and removes that batch's rows too.
-            for name in names {
-                try await connection.query("SELECT pg_advisory_xact_lock_shared(hashtext(\(name)))", logger: self.logger)
-            }
             for (name, record) in records {
-                // TEXT holds no NUL: one a handler printed would fail the whole batch.
+                // TEXT holds no NUL: one a handler printed would fail the whole batch. The version's
+                // row is locked against a delete until this batch commits (deploys and rollbacks
+                // are not held up): a delete then waits, and removes this batch's rows with the rest.
                 let logs = record.logs.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
                 try await connection.query(
                     """
@@ -54,7 +51,7 @@ extension PostgresStore {
                     \(record.milliseconds), \(record.status), \(logs)
                     WHERE EXISTS (
                         SELECT 1 FROM function_versions WHERE name = \(name) AND version = \(record.version)
-                        AND instance = \(record.instance))
+                        AND instance = \(record.instance) FOR KEY SHARE)
                     """, logger: self.logger)
             }
             for name in names {

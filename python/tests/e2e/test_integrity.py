@@ -8,6 +8,8 @@ import signal
 import threading
 import time
 
+import pytest
+
 from server import pid_alive, wait_until
 
 
@@ -175,9 +177,11 @@ def test_deleting_a_function_lets_its_calls_in_flight_finish(start_server):
     assert server.invoke("brief", 0).status == 404
 
 
-def test_a_call_that_outlives_its_function_is_not_recorded_under_its_successor(start_server):
+@pytest.mark.parametrize("versions_before", [1, 2], ids=["same-number", "higher-number"])
+def test_a_call_that_outlives_its_function_is_not_recorded_under_its_successor(start_server, versions_before):
     server = start_server()
-    assert server.deploy("reborn", "import time\ndef handle(s):\n    time.sleep(s)\n    return 'old'\n").status == 201
+    for _ in range(versions_before):
+        assert server.deploy("reborn", "import time\ndef handle(s):\n    time.sleep(s)\n    return 'old'\n").status == 201
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         in_flight = pool.submit(server.invoke, "reborn", 1.5)
         time.sleep(0.5)

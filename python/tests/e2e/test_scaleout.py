@@ -132,6 +132,7 @@ def test_a_deleted_functions_records_do_not_come_back(cluster):
     for _ in range(20):
         assert second.invoke("forgotten", {}).status == 200
     assert first.request("DELETE", "/functions/forgotten").status == 204
+    assert cluster.wait_served("forgotten", None) is not None
     deploy(first, "forgotten", 1)  # the same version number, while the second node may still queue records
     assert cluster.wait_served("forgotten", 1) is not None
     fresh = second.invoke("forgotten", {}).headers["Pyhost-Invocation-Id"]
