@@ -154,23 +154,30 @@ def cpu_per_call(server_pid, url, body, connections, duration, headers=None, bac
     exited meanwhile), and µs of kernel time in all of them. The server's own figure includes
     its reaped children's: nothing for pyhost (its zygote lives on), the workers for a peer
     that replaced one. With `backend_pid` (a proxy in front of a Python server), the server is
-    the proxy's tree and the workers the backend's."""
+    the proxy's tree and the workers the backend's. Also the context switches per call of the
+    server's threads and of the workers': how often each went to sleep and was woken (or was
+    preempted)."""
     def snapshot():
         if backend_pid:
-            front = [proctree.cpu_seconds(pid) for pid in [server_pid, *proctree.descendants(server_pid)]]
-            back = [proctree.cpu_seconds(pid) for pid in [backend_pid, *proctree.descendants(backend_pid)]]
-            return (sum(user for user, _ in front), sum(user for user, _ in back),
-                    sum(system for _, system in front + back))
-        server = proctree.cpu_seconds(server_pid)
-        workers = [proctree.cpu_seconds(pid) for pid in proctree.descendants(server_pid)]
-        return server[0], sum(user for user, _ in workers), server[1] + sum(system for _, system in workers)
+            front, back = [server_pid, *proctree.descendants(server_pid)], [backend_pid, *proctree.descendants(backend_pid)]
+        else:
+            front, back = [server_pid], proctree.descendants(server_pid)
+        front_cpu, back_cpu = [proctree.cpu_seconds(pid) for pid in front], [proctree.cpu_seconds(pid) for pid in back]
+        return (sum(user for user, _ in front_cpu), sum(user for user, _ in back_cpu),
+                sum(system for _, system in front_cpu + back_cpu),
+                {pid: proctree.context_switches(pid) for pid in front}, {pid: proctree.context_switches(pid) for pid in back})
+
+    def switches(before, after):
+        # Per process: one that ended during the run takes its count with it (no parent keeps it).
+        return sum(count - before.get(pid, 0) for pid, count in after.items() if count >= before.get(pid, 0))
 
     before = snapshot()
     result = load(url, body, connections, duration, headers=headers)
     after = snapshot()
     calls = max(1, result["requests"])
-    server, workers, kernel = ((b - a) * 1e6 / calls for a, b in zip(before, after))
-    return {"rps": result["rps"], "cpu": {"server": server, "workers": workers, "kernel": kernel}}
+    server, workers, kernel = ((b - a) * 1e6 / calls for a, b in zip(before[:3], after[:3]))
+    return {"rps": result["rps"], "cpu": {"server": server, "workers": workers, "kernel": kernel},
+            "switches": {"server": switches(before[3], after[3]) / calls, "workers": switches(before[4], after[4]) / calls}}
 
 
 # ---------------------------------------------------------------- pyhost
@@ -229,6 +236,7 @@ def measure_pyhost(server, duration, cold_runs):
             measured = cpu_per_call(server.process.pid, url, body, 32, duration)
             results["throughput"][name][32] = measured["rps"]
             results.setdefault("cpu", {})[name] = measured["cpu"]
+            results.setdefault("switches", {})[name] = measured["switches"]
         else:
             results["throughput"][name][32] = load(url, body, 32, duration)["rps"]
 
@@ -545,7 +553,7 @@ def python_peer(peer, duration):
             pass
         front, backend = (proxy.pid, process.pid) if proxy else (process.pid, None)
         try:
-            results = {"latency": {}, "throughput": {}, "cpu": {}}
+            results = {"latency": {}, "throughput": {}, "cpu": {}, "switches": {}}
             for name, (_, payload) in HANDLERS.items():
                 body = json.dumps(payload).encode()
                 url = f"http://127.0.0.1:{port}/{name}"
@@ -555,6 +563,7 @@ def python_peer(peer, duration):
                 measured = cpu_per_call(front, url, body, 32, duration, backend_pid=backend)
                 results["throughput"][name][32] = measured["rps"]
                 results["cpu"][name] = measured["cpu"]
+                results["switches"][name] = measured["switches"]
             return results
         finally:
             for running in filter(None, (proxy, process)):
@@ -619,11 +628,12 @@ def report(r):
     rows = []
 
     def row(label, mine, gunicorn_value=None, uvicorn_value=None, bare_value=None, boxed_value=None, inproc_value=None,
-            floor_value=None, proxied_value=None):
+            floor_value=None, proxied_value=None, ratios=True):
+        shown = ratio if ratios else lambda *_: "–"
         rows.append([label, fmt(mine), fmt(gunicorn_value), fmt(uvicorn_value), fmt(proxied_value), fmt(bare_value),
-                     fmt(boxed_value), fmt(inproc_value), fmt(floor_value), ratio(mine, gunicorn_value),
-                     ratio(mine, uvicorn_value), ratio(mine, proxied_value), ratio(mine, bare_value),
-                     ratio(mine, floor_value)])
+                     fmt(boxed_value), fmt(inproc_value), fmt(floor_value), shown(mine, gunicorn_value),
+                     shown(mine, uvicorn_value), shown(mine, proxied_value), shown(mine, bare_value),
+                     shown(mine, floor_value)])
 
     def peer(result, *keys):
         for key in keys:
@@ -655,6 +665,11 @@ def report(r):
                 row(f"{name} CPU per call at c=32, {part} (µs)", pyhost["cpu"][name][part],
                     peer(guni, "cpu", name, part), peer(uvi, "cpu", name, part),
                     proxied_value=peer(proxied, "cpu", name, part))
+        for part in ("server", "workers"):
+            if peer(pyhost, "switches", name):
+                row(f"{name} context switches per call at c=32, {part}", pyhost["switches"][name][part],
+                    peer(guni, "switches", name, part), peer(uvi, "switches", name, part),
+                    proxied_value=peer(proxied, "switches", name, part), ratios=False)
     if "keyed" in pyhost:
         keyed = pyhost["keyed"]
         row("hello at c=32, no key: server CPU per call (µs)", keyed["public"]["server_cpu"])

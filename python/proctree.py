@@ -41,6 +41,25 @@ def descriptors(pid):
     return targets
 
 
+def context_switches(pid):
+    """Times the threads of `pid` have been switched out so far, voluntarily (to wait) or not;
+    0 if it has exited."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as status:
+                for line in status:
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
 def cpu_seconds(pid):
     """(user, system) CPU seconds `pid` has used so far, with those of its children it has reaped
     (a worker that exited still counts, in its parent); zeros if it has exited."""
