@@ -90,6 +90,7 @@ actor EnvironmentZygotes {
             running[environment] = nil
             await client.shutdown()
         }
+        lastUsed = lastUsed.filter { inUse.contains($0.key) }
         let folder = installer.environments
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         let cutoff = Date().addingTimeInterval(-installGrace.seconds)

@@ -160,8 +160,12 @@ public final class FunctionHost: Sendable {
         guard let sharedInvocationLog else {
             // A call that ended as its function was deleted may have been kept after the delete
             // cleared the log: only records of versions still stored are shown.
-            let stored = Set(try await registry.versions(of: name).map(\.instance))
-            return invocationLog.records(of: name).filter { stored.contains($0.instance) }
+            let records = invocationLog.records(of: name)
+            var stored: [Int: String] = [:]
+            for version in Set(records.map(\.version)) {
+                stored[version] = try await registry.version(name: name, version: version)?.instance
+            }
+            return records.filter { stored[$0.version] == $0.instance }
         }
         return try await sharedInvocationLog.records(of: name)
     }
