@@ -48,7 +48,7 @@ extension PostgresStore {
     func setAccess(_ access: FunctionAccess, of name: String, by actor: String) async throws -> Bool {
         try await transaction { connection in
             // Under the function's lock, so a delete cannot slip between the check and the write.
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(name)))", logger: self.logger)
+            try await Self.lock(name, on: connection, logger: self.logger)
             var serving = false
             for try await _ in try await connection.query("SELECT 1 FROM serving WHERE name = \(name)", logger: self.logger) {
                 serving = true

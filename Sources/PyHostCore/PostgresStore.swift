@@ -117,7 +117,7 @@ final class PostgresStore: FunctionStore {
         try await transaction { connection in
             // Deploys of one function on any node queue here until the one ahead commits, so each
             // reads the number the previous one took: two racing deploys make two versions.
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(name)))", logger: self.logger)
+            try await Self.lock(name, on: connection, logger: self.logger)
             if let access {
                 try await Self.storePrivacy(access, of: name, on: connection, logger: self.logger)
                 try await Self.record(.access(access, of: name, by: actor), on: connection, logger: self.logger)
@@ -138,7 +138,7 @@ final class PostgresStore: FunctionStore {
 
     func serve(_ version: FunctionVersion, by actor: String) async throws -> Bool {
         try await transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(version.name)))", logger: self.logger)
+            try await Self.lock(version.name, on: connection, logger: self.logger)
             let rows = try await connection.query(
                 """
                 SELECT 1 FROM function_versions WHERE name = \(version.name) AND version = \(version.version)
@@ -201,7 +201,7 @@ final class PostgresStore: FunctionStore {
 
     func delete(name: String, by actor: String) async throws -> Bool {
         try await transaction { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(name)))", logger: self.logger)
+            try await Self.lock(name, on: connection, logger: self.logger)
             let rows = try await connection.query(
                 "DELETE FROM function_versions WHERE name = \(name) RETURNING version", logger: self.logger)
             var deleted = 0
@@ -234,6 +234,12 @@ final class PostgresStore: FunctionStore {
             INSERT INTO serving (name, version) VALUES (\(name), \(version))
             ON CONFLICT (name) DO UPDATE SET version = excluded.version
             """, logger: logger)
+    }
+
+    /// Takes `name`'s lock until the transaction ends: changes of one function (deploys, rollbacks,
+    /// access, deletes) on any node queue here, each seeing what the one ahead committed.
+    static func lock(_ name: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(name)))", logger: logger)
     }
 
     /// Tells every node, once the transaction commits, that `name` changed ("" for the keys).
