@@ -52,9 +52,8 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
             let settings = FunctionSettings(timeoutSeconds: 2.5, memoryMiB: 512, concurrency: 3, minWarm: 1)
             let first = try await store.addVersion(
                 name: "f", source: "a = 1", requirements: nil, settings: settings, access: nil, by: "token")
-            let second = try await store.addVersion(
-                name: "f", source: "a = 2", requirements: nil, settings: .init(), access: nil, by: "token")
-            _ = try await store.addVersion(name: "g", source: "b = 1", requirements: nil, settings: .init(), access: nil, by: "token")
+            let second = try await store.add("f", "a = 2")
+            _ = try await store.add("g", "b = 1")
             #expect(first.version == 1 && second.version == 2)
             #expect(first.sha256 == SHA256Hex.of("a = 1"))
             #expect(try await store.versions(of: "f").map(Stored.init) == [first, second].map(Stored.init))
@@ -77,7 +76,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
                 environment: String(repeating: "cd", count: 32), shadows: [], modules: ["tabulate"])
             let stored = try await store.addVersion(
                 name: "f", source: "a = 1", requirements: requirements, settings: .init(), access: nil, by: "token")
-            _ = try await store.addVersion(name: "g", source: "b = 1", requirements: nil, settings: .init(), access: nil, by: "token")
+            _ = try await store.add("g", "b = 1")
             #expect(try await store.version(name: "f", version: 1)?.requirements == requirements)
             #expect(try await store.version(name: "g", version: 1)?.requirements == nil)
             #expect(Stored(stored) == Stored(try #require(await store.servingVersion(of: "f"))))
@@ -88,14 +87,12 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     @Test(arguments: Backend.available)
     func aRollbackServesAVersionOnlyWhileThatVersionIsStored(backend: Backend) async throws {
         try await backend.withStore { store in
-            let first = try await store.addVersion(
-                name: "f", source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
-            _ = try await store.addVersion(name: "f", source: "a = 2", requirements: nil, settings: .init(), access: nil, by: "token")
+            let first = try await store.add("f", "a = 1")
+            _ = try await store.add("f", "a = 2")
             #expect(try await store.serve(first, by: "token"))
             #expect(try await store.servingVersion(of: "f")?.key == first.key)
             #expect(try await store.delete(name: "f", by: "token"))
-            let again = try await store.addVersion(
-                name: "f", source: "a = 3", requirements: nil, settings: .init(), access: nil, by: "token")
+            let again = try await store.add("f", "a = 3")
             #expect(again.version == 1 && again.instance != first.instance)
             #expect(try await store.serve(first, by: "token") == false, "the deleted version 1 is not the new version 1")
         }
@@ -120,7 +117,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
         try await backend.withStore { store in
             let access = FunctionAccess(isPrivate: false, ratePerSecond: nil, allowedOrigins: [])
             #expect(try await store.setAccess(access, of: "f", by: "token") == false)
-            _ = try await store.addVersion(name: "f", source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
+            _ = try await store.add("f", "a = 1")
             #expect(try await store.setAccess(access, of: "f", by: "token"))
             #expect(try await store.accessByName() == ["f": access])
         }
@@ -148,9 +145,8 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     @Test(arguments: Backend.available)
     func everyChangeIsInTheAuditTrailNewestFirst(backend: Backend) async throws {
         try await backend.withStore { store in
-            let first = try await store.addVersion(
-                name: "f", source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
-            _ = try await store.addVersion(name: "f", source: "a = 2", requirements: nil, settings: .init(), access: nil, by: "anonymous")
+            let first = try await store.add("f", "a = 1")
+            _ = try await store.add("f", "a = 2", by: "anonymous")
             _ = try await store.serve(first, by: "token")
             _ = try await store.delete(name: "f", by: "token")
             let trail = try await store.audit(limit: 3)
@@ -166,8 +162,7 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
                 for index in 0..<12 {
                     let node = nodes[index % 2]
                     group.addTask {
-                        try await node.addVersion(
-                            name: "f", source: "a = \(index)", requirements: nil, settings: .init(), access: nil, by: "token")
+                        try await node.add("f", "a = \(index)")
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
@@ -218,9 +213,8 @@ struct PostgresStoreTests {
             defer { following.cancel() }
             for await _ in listening { break }
             let other = nodes[1]
-            let first = try await other.addVersion(
-                name: "f", source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
-            _ = try await other.addVersion(name: "f", source: "a = 2", requirements: nil, settings: .init(), access: nil, by: "token")
+            let first = try await other.add("f", "a = 1")
+            _ = try await other.add("f", "a = 2")
             _ = try await other.serve(first, by: "token")
             _ = try await other.setAccess(FunctionAccess(isPrivate: true), of: "f", by: "token")
             try await other.add(InvokerKey.make(functions: nil, ratePerSecond: nil).key, by: "token")
@@ -239,9 +233,7 @@ struct PostgresStoreTests {
             let store = try #require(store as? PostgresStore)
             var instances: [String: String] = [:]
             for name in ["f", "g"] {
-                instances[name] = try await store.addVersion(
-                    name: name, source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token"
-                ).instance
+                instances[name] = try await store.add(name, "a = 1").instance
             }
             let records = (1...5).map { index in
                 let name = index == 5 ? "g" : "f"
@@ -260,11 +252,9 @@ struct PostgresStoreTests {
     @Test func aRecordOfADeletedVersionIsNotKeptUnderTheSameNumberDeployedAgain() async throws {
         try await Backend.postgres.withStore { store in
             let store = try #require(store as? PostgresStore)
-            let deleted = try await store.addVersion(
-                name: "f", source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
+            let deleted = try await store.add("f", "a = 1")
             _ = try await store.delete(name: "f", by: "token")
-            let again = try await store.addVersion(
-                name: "f", source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
+            let again = try await store.add("f", "a = 1")
             #expect(again.version == deleted.version)
             try await store.append(
                 [("f", Self.record("late", instance: deleted.instance)), ("f", Self.record("new", instance: again.instance))], keeping: 10)
@@ -278,8 +268,7 @@ struct PostgresStoreTests {
             let store = try #require(store as? PostgresStore)
             for round in 0..<20 {
                 let name = "f\(round)"
-                let version = try await store.addVersion(
-                    name: name, source: "a = 1", requirements: nil, settings: .init(), access: nil, by: "token")
+                let version = try await store.add(name, "a = 1")
                 let batch = (0..<20).map { (name: name, record: Self.record("i\($0)", instance: version.instance)) }
                 async let appended: Void = store.append(batch, keeping: 100)
                 async let deleted = store.delete(name: name, by: "token")
@@ -325,5 +314,12 @@ struct Stored: Equatable {
 enum SHA256Hex {
     static func of(_ text: String) -> String {
         FunctionVersion.next(name: "x", number: 1, source: text, requirements: nil, settings: .init()).sha256
+    }
+}
+
+extension FunctionStore {
+    /// A version of `name` with `source`, no requirements and the default settings.
+    fileprivate func add(_ name: String, _ source: String, by actor: String = "token") async throws -> FunctionVersion {
+        try await addVersion(name: name, source: source, requirements: nil, settings: .init(), access: nil, by: actor)
     }
 }

@@ -36,6 +36,11 @@ def deploy(node, name, version):
     return reply.json()["version"]
 
 
+def set_access(node, name, body):
+    reply = node.request("PUT", f"/functions/{name}/access", body, {"Content-Type": "application/json"})
+    assert reply.status == 200, reply
+
+
 def test_a_deploy_on_one_node_serves_on_every_node_within_a_second(cluster):
     first, *_ = cluster.nodes
     assert deploy(first, "shared", 1) == 1
@@ -64,9 +69,7 @@ def test_rollback_and_delete_propagate(cluster):
 def test_access_and_key_changes_propagate(cluster):
     first, second, third = cluster.nodes
     deploy(first, "guarded", 1)
-    reply = first.request("PUT", "/functions/guarded/access", '{"access": "private"}',
-                          {"Content-Type": "application/json"})
-    assert reply.status == 200, reply
+    set_access(first, "guarded", '{"access": "private"}')
     assert wait_until(lambda: second.invoke("guarded", {}).status == 401, timeout=1.0)
     assert second.invoke("guarded", {}).json()["error"]["type"] == "KeyRequired"
     made = first.request("POST", "/keys", '{"functions": ["guarded"]}', {"Content-Type": "application/json"})
@@ -148,9 +151,7 @@ def test_a_deleted_functions_records_do_not_come_back(cluster):
 def test_a_deploys_access_keeps_a_rate_set_on_another_node(cluster):
     first, second, _ = cluster.nodes
     deploy(first, "limited", 1)
-    reply = first.request("PUT", "/functions/limited/access", '{"access": "public", "rate_per_second": 2}',
-                          {"Content-Type": "application/json"})
-    assert reply.status == 200, reply
+    set_access(first, "limited", '{"access": "public", "rate_per_second": 2}')
     # At once, before the second node may have seen it: a deploy there that makes it private.
     assert second.deploy("limited?access=private", module(2)).status == 201
     def shown():
