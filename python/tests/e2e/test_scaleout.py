@@ -117,6 +117,8 @@ def test_a_nul_a_handler_prints_loses_no_other_record(cluster):
     first, *_ = cluster.nodes
     first.deploy("nul", "def handle(request):\n    print('before\\x00after')\n    return 1\n")
     deploy(first, "plain-logged", 1)
+    # The second node reads the logs, so it must know both functions (until then it answers 404).
+    assert cluster.wait_served("nul", 1) is not None and cluster.wait_served("plain-logged", 1) is not None
     assert first.invoke("nul", {}).status == 200
     plain = first.invoke("plain-logged", {}).headers["Pyhost-Invocation-Id"]
 
