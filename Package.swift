@@ -5,7 +5,8 @@ let package = Package(
     name: "pyhost",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "pyhost", targets: ["pyhost"])
+        .executable(name: "pyhost", targets: ["pyhost"]),
+        .executable(name: "http-floor", targets: ["http-floor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -64,6 +65,14 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The floor of the shape for python/bench.py: SwiftNIO's HTTP/1 server with nothing of pyhost.
+        .executableTarget(name: "http-floor", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .testTarget(name: "PyHostWireTests", dependencies: ["PyHostWire"]),
         .testTarget(name: "PyHostWorkerTests", dependencies: ["PyHostWorker", "PyHostWire"]),

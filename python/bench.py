@@ -6,8 +6,10 @@ pandas groupby over 200 rows, and measures warm latency, cold starts, throughput
 the same handlers as (a) a new python3 per call, bare and under bwrap, (b) gunicorn --preload with
 2 sync workers and uvicorn (uvloop, httptools) with 2 workers and a raw ASGI app, alone and behind
 nginx over a Unix socket (two processes per call, as in pyhost), with the CPU each call costs,
-(c) called in-process (the compute floor), and (d) nginx answering a fixed body (the network
-floor). It prints a markdown table with the ratios and writes JSON (and a PNG chart when
+(c) called in-process (the compute floor), (d) nginx answering a fixed body (the network
+floor), and (e) the floor of pyhost's shape: SwiftNIO's HTTP/1 server (`http-floor`, built
+beside pyhost) handing each call to a process per CPU that runs the handler with pyhost's own
+channel code, unsandboxed. It prints a markdown table with the ratios and writes JSON (and a PNG chart when
 matplotlib is importable).
 
     scripts/bench                      # installs wrk, bwrap, gunicorn, uvicorn, nginx; builds; runs this
@@ -74,6 +76,17 @@ def wait_for(url, timeout=30):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def wait_for_port(port, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on port {port} within {timeout} s")
 
 
 def percentile(values, fraction):
@@ -409,6 +422,19 @@ http {{
 }}
 """
 
+# A process behind python/bench.py's shape floor (Sources/http-floor): pyhost's own channel code
+# and codec around the same handlers, with no sandbox, no capture and no call metadata.
+RELAY_WORKER = """
+from pyhost_runtime.channel import Channel, RESULT
+from pyhost_runtime.codec import decode_request, encode_result
+from bench_app import HANDLERS
+
+channel = Channel(0)
+while (message := channel.read()) is not None:
+    name, _, body = message[1].partition(b"\\n")
+    channel.write(RESULT, encode_result(HANDLERS[name.decode()](decode_request(body))))
+"""
+
 
 NGINX_CONF = """
 worker_processes 1;
@@ -571,6 +597,44 @@ def python_peer(peer, duration):
                 running.wait()
 
 
+def shape_floor(binary, duration):
+    """The same figures for the floor of pyhost's shape (Sources/http-floor, built beside pyhost):
+    SwiftNIO's HTTP/1 server answering a fixed body ("alone"), and relaying each call to one of a
+    process per CPU running the handlers with pyhost's channel code ("relay"); None when it is
+    not built."""
+    floor = pathlib.Path(binary).parent / "http-floor"
+    if not floor.exists():
+        return None
+    results = {}
+    with tempfile.TemporaryDirectory() as directory:
+        handlers = {name: str(path) for name, (path, _) in HANDLERS.items()}
+        app = PEER_APP.replace("{HANDLERS}", "{" + ", ".join(f"{n!r}: load({n!r}, {p!r})" for n, p in handlers.items()) + "}")
+        (pathlib.Path(directory) / "bench_app.py").write_text(app)
+        (pathlib.Path(directory) / "relay_worker.py").write_text(RELAY_WORKER)
+        environment = {**os.environ, **THREAD_ENV, "PYTHONPATH": f"{directory}:{PYTHON_DIR}"}
+        for mode, command in (("alone", []), ("relay", [SYSTEM_PYTHON, f"{directory}/relay_worker.py"])):
+            port = free_port()
+            # Its processes' output is dropped: a call in flight when it stops ends in a broken pipe.
+            process = subprocess.Popen([str(floor), str(port), *command], env=environment, cwd=directory,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_for_port(port)
+                results[mode] = {"latency": {}, "throughput": {}, "cpu": {}, "switches": {}}
+                for name, (_, payload) in HANDLERS.items() if mode == "relay" else [("hello", HANDLERS["hello"])]:
+                    body = json.dumps(payload).encode()
+                    url = f"http://127.0.0.1:{port}/{name}"
+                    load(url, body, 1, 1)
+                    results[mode]["latency"][name] = load(url, body, 1, duration)
+                    measured = cpu_per_call(process.pid, url, body, 32, duration)
+                    results[mode]["throughput"][name] = {32: measured["rps"]}
+                    results[mode]["cpu"][name] = measured["cpu"]
+                    results[mode]["switches"][name] = measured["switches"]
+            finally:
+                process.terminate()
+                process.wait()
+    return results
+
+
 def in_process(iterations):
     from pyhost_runtime.codec import decode_request, encode_result
     from pyhost_runtime.loader import load as load_module
@@ -693,6 +757,35 @@ def report(r):
     return "\n".join(lines)
 
 
+def report_shape_floor(r):
+    """pyhost against the floor of its shape (`shape_floor`), with uvicorn for scale."""
+    pyhost, shape, uvi = r["pyhost"], r["shape floor"], r.get("uvicorn")
+    alone, relay = shape.get("alone"), shape["relay"]
+    rows = []
+
+    def row(label, path, alone_value=None):
+        mine, floor, peer = (pick(result, path) for result in (pyhost, relay, uvi))
+        rows.append([label, fmt(mine), fmt(floor), fmt(alone_value), fmt(peer), ratio(mine, floor), ratio(floor, peer)])
+
+    def pick(result, path):
+        for key in path:
+            result = result.get(key) if isinstance(result, dict) else None
+        return result
+
+    for name in HANDLERS:
+        row(f"{name} warm latency p50 c=1 (µs)", ("latency", name, "p50"),
+            pick(alone, ("latency", name, "p50")))
+        row(f"{name} throughput c=32 (req/s)", ("throughput", name, 32), pick(alone, ("throughput", name, 32)))
+        for part in ("server", "workers", "kernel"):
+            row(f"{name} CPU per call at c=32, {part} (µs)", ("cpu", name, part), pick(alone, ("cpu", name, part)))
+        row(f"{name} context switches per call at c=32, server", ("switches", name, "server"),
+            pick(alone, ("switches", name, "server")))
+    header = ["figure", "pyhost", "shape floor", "shape floor, no process", "uvicorn", "pyhost ÷ shape floor",
+              "shape floor ÷ uvicorn"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
 def targets(r):
     pyhost, guni, floor, bare = r["pyhost"], r.get("gunicorn"), r.get("floor"), r.get("process_per_call")
     uvi = r.get("uvicorn")
@@ -777,6 +870,7 @@ def main():
     results["uvicorn"] = python_peer("uvicorn", duration)
     results["proxied uvicorn"] = python_peer("proxied uvicorn", duration)
     results["floor"] = network_floor(duration)
+    results["shape floor"] = shape_floor(arguments.binary, duration)
     results["in_process"] = in_process(2000)
     results["unsandboxed_syscall_ns"] = unsandboxed_syscall_ns()
     results["process_per_call"] = process_per_call(arguments.process_runs, sandboxed=False)
@@ -790,6 +884,9 @@ def main():
     print(report(results))
     print()
     print(targets(results))
+    if results["shape floor"]:
+        print()
+        print(report_shape_floor(results))
     if "packages" in results:
         print()
         print(report_packages(results["packages"]))
