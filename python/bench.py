@@ -257,7 +257,7 @@ def measure_pyhost(server, duration, cold_runs):
         results["keyed"] = keyed_call_cost(server, duration)
 
     # What the sandbox costs a call: its layers are set up per worker, and a warm call makes two
-    # syscalls in the worker (read, write), each of which the seccomp filter evaluates.
+    # syscalls in the worker (poll, read, write), each of which the seccomp filter evaluates.
     server.deploy("syscall-cost", SYSCALL_COST)
     results["sandboxed_syscall_ns"] = statistics.median(
         json.loads(server.invoke("syscall-cost", {})[2]) for _ in range(5))

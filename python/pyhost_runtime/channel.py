@@ -4,6 +4,7 @@ The Swift side has the same layout in Sources/PyHostWire/Frame.swift.
 """
 
 import os
+import select
 import struct
 
 LOAD = 1
@@ -29,6 +30,8 @@ class Channel:
     def __init__(self, fd):
         self.fd = fd
         self._buffer = bytearray()
+        self._readable = select.poll()
+        self._readable.register(fd, select.POLLIN)
 
     def read(self):
         """The next (kind, payload), or None when the server closed the channel."""
@@ -49,6 +52,10 @@ class Channel:
 
     def _read_exact(self, count):
         while len(self._buffer) < count:
+            # A read blocked on the socket would also wake when the server takes this worker's
+            # reply (a Unix socket wakes all its waiters as its sent bytes are read); poll waits
+            # for bytes to read only, so a call costs the worker one wake-up, not two.
+            self._readable.poll()
             chunk = os.read(self.fd, max(65536, count - len(self._buffer)))
             if not chunk:
                 return None

@@ -217,3 +217,25 @@ def test_pipelined_requests_are_answered_in_order_whichever_path_serves_them(ser
     assert [status for status, _ in replies] == [200, 200, 403, 200]
     assert json.loads(replies[0][1]) == {"n": 1} and json.loads(replies[3][1]) == {"n": 3}
     assert "status" in json.loads(replies[1][1]) and b"CrossSiteRequest" in replies[2][1]
+
+
+def voluntary_switches(pid):
+    """How often the process has gone to sleep waiting for something (/proc/PID/status)."""
+    status = open(f"/proc/{pid}/status").read()
+    return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+
+
+def test_a_warm_call_wakes_its_worker_once(server):
+    # A worker blocked in read() on its socket would also be woken, for nothing, when the server
+    # takes its reply: a Unix socket wakes all its waiters as its sent bytes are read.
+    deploy(server, "quick", "def handle(request):\n    return request\n")
+    # Past WorkerPool.callsBeforeLocality, so that each event loop has its worker.
+    workers = {int(server.invoke("quick", n).headers["Pyhost-Worker"]) for n in range(150)}
+    before = {pid: voluntary_switches(pid) for pid in workers}
+    served = 0
+    for n in range(200):
+        reply = server.invoke("quick", n)
+        assert reply.status == 200 and reply.json() == n
+        served += int(reply.headers["Pyhost-Worker"]) in workers
+    woken = sum(voluntary_switches(pid) - before[pid] for pid in workers)
+    assert served >= 100 and served * 0.5 <= woken <= served * 1.2, (served, woken)
