@@ -86,6 +86,6 @@ extension FunctionHost {
     /// Moves traffic to `version`, whose loaded `worker` becomes its first warm worker.
     func switchTo(_ version: FunctionVersion, worker: WorkerConnection) async {
         catalog.record(version)
-        await pool.makeCurrent(version, adopting: worker)
+        pool.makeCurrent(version, adopting: worker)
     }
 }

@@ -84,7 +84,7 @@ extension FunctionHost {
         let answersJSON = [.result, .handlerError, .requestError, .notAcceptable].contains(reply.frame.kind)
         if answersJSON && !JSONSyntax.isValid(reply.frame.payload) {
             // The bytes go out as JSON, or into the envelope: a worker writing its own frames may not forge them.
-            await pool.release(worker, healthy: false)
+            pool.release(worker, healthy: false)
             HostMetrics.workerDeath(cause: "protocol_violation")
             throw HostError.protocolViolation("the worker's \(reply.frame.kind) frame is not JSON")
         }
@@ -96,7 +96,7 @@ extension FunctionHost {
         case .notAcceptable: outcome = .notAcceptable(reply.frame.payload)
         case .sandboxViolation:
             let confirmed = await worker.diedOfSandboxViolation()
-            await pool.release(worker, healthy: false)
+            pool.release(worker, healthy: false)
             guard confirmed else {
                 HostMetrics.workerDeath(cause: "protocol_violation")
                 throw HostError.protocolViolation(WorkerLoader.unconfirmedViolation)
@@ -104,10 +104,10 @@ extension FunctionHost {
             HostMetrics.workerDeath(cause: "sandbox_violation")
             throw HostError.sandboxViolation(syscall: WorkerLoader.syscallName(reply.frame.payload))
         default:
-            await pool.release(worker, healthy: false)
+            pool.release(worker, healthy: false)
             throw HostError.protocolViolation("the worker answered an invocation with a \(reply.frame.kind) frame")
         }
-        await pool.release(worker, healthy: true)
+        pool.release(worker, healthy: true)
         return (outcome, worker.pid, reply.logs)
     }
 
@@ -117,25 +117,29 @@ extension FunctionHost {
         _ function: FunctionVersion, _ frame: () -> Frame, deadline: ContinuousClock.Instant, timeout: Duration,
         near loop: (any EventLoop)?
     ) async throws -> (WorkerConnection, WorkerReply?) {
-        let worker = try await pool.acquire(function.key, deadline: deadline, near: loop)
+        let worker: WorkerConnection
+        switch try pool.acquire(function.key, deadline: deadline, near: loop) {
+        case .worker(let idle): worker = idle
+        case .waiting(let ticket): worker = try await pool.wait(for: ticket)
+        }
         do {
             return (worker, try await worker.exchange(frame(), timeout: deadline - .now))
         } catch WorkerChannelError.notSent {
-            await pool.release(worker, healthy: false)
+            pool.release(worker, healthy: false)
             return (worker, nil)
         } catch WorkerChannelError.deadlineExceeded {
             // The 504 goes out now; the worker is killed at once (see `terminate`), and a spare
             // replaces it.
             worker.terminate()
-            await pool.release(worker, healthy: false)
+            pool.release(worker, healthy: false)
             HostMetrics.workerDeath(cause: "deadline")
             throw HostError.deadlineExceeded(seconds: timeout.seconds)
         } catch let error as HostError {
-            await pool.release(worker, healthy: false)
+            pool.release(worker, healthy: false)
             HostMetrics.workerDeath(cause: "protocol_violation")
             throw error
         } catch {
-            await pool.release(worker, healthy: false)
+            pool.release(worker, healthy: false)
             let end = await worker.describeEnd()
             HostMetrics.workerDeath(cause: end.cause)
             throw HostError.workerDied(end.explanation)

@@ -55,7 +55,7 @@ public final class FunctionHost: Sendable {
                 host.installer.remember(requirements, of: block)
             }
         }
-        for function in functions { await host.pool.makeCurrent(function) }
+        for function in functions { host.pool.makeCurrent(function) }
         await host.loader.spares.replenish()
         logger.info(
             "zygote ready",
@@ -142,7 +142,7 @@ public final class FunctionHost: Sendable {
     func retire(_ name: String) async {
         catalog.remove(name)
         callers.setAccess(nil, of: name)
-        await pool.removeFunction(name)
+        pool.removeFunction(name)
         invocationLog.remove(name)
     }
 
@@ -189,7 +189,7 @@ public final class FunctionHost: Sendable {
 
     public func health() async -> Health {
         Health(
-            python: zygotes.first.pythonVersion, pandas: zygotes.first.pandasVersion, workers: await pool.counts,
+            python: zygotes.first.pythonVersion, pandas: zygotes.first.pandasVersion, workers: pool.counts,
             spareWorkers: await loader.spares.readyCount,
             zygoteRunning: zygotes.isRunning, sandboxLayers: zygotes.first.sandboxLayers.map(\.rawValue),
             allLayers: SandboxLayer.allCases.map(\.rawValue), storeWritable: registry.isWritable,
@@ -198,7 +198,7 @@ public final class FunctionHost: Sendable {
 
     /// Sets the pool's gauges; the metrics route calls it before exporting.
     public func recordPoolMetrics() async {
-        HostMetrics.record(await pool.counts, byFunction: await pool.countsByFunction, spares: await loader.spares.readyCount)
+        HostMetrics.record(pool.counts, byFunction: pool.countsByFunction, spares: await loader.spares.readyCount)
         HostMetrics.record(environments: await loader.environments.installedCount, zygotes: await loader.environments.count)
     }
 
@@ -216,7 +216,7 @@ public final class FunctionHost: Sendable {
     /// Ends every worker and the zygote, and closes the shared store's connections.
     public func shutdown() async {
         await loader.spares.shutdown()
-        await pool.shutdown()
+        pool.shutdown()
         await loader.environments.shutdown()
         await zygotes.shutdown()
         await sharedStore?.close()
@@ -224,7 +224,7 @@ public final class FunctionHost: Sendable {
 
     /// Retires idle environment zygotes past the memory budget: those no live worker came from.
     func retireEnvironmentZygotes() async {
-        let live = await pool.countsByFunction.filter { $0.value.live > 0 }.keys
+        let live = pool.countsByFunction.filter { $0.value.live > 0 }.keys
         let inUse = Set(live.compactMap { catalog[$0]?.requirements?.environment })
         await loader.environments.retire(keeping: inUse)
     }
@@ -237,7 +237,7 @@ public final class FunctionHost: Sendable {
         func run() async {
             // The sleep throws once the group shuts down or cancels, which ends the loop.
             while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: .seconds(1)) })) != nil {
-                await host.pool.expireIdle()
+                host.pool.expireIdle()
                 await host.retireEnvironmentZygotes()
             }
         }

@@ -1,40 +1,62 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Warm workers per function version, kept within `PoolLimits`. The decisions are `PoolState`'s;
-/// this actor carries them out: it spawns, hands workers to waiting calls, and retires them.
-public actor WorkerPool {
+/// this pool carries them out: it spawns, hands workers to waiting calls, and retires them.
+///
+/// Its state is under a lock, not in an actor: a warm call takes and returns a worker on its own
+/// thread, where an actor made each of the two a hop of the call's task onto the actor and back,
+/// and under load moved calls to whichever event loop last held the actor. What the state's
+/// changes call for beyond it (resuming a call, starting or ending a worker) is done once the
+/// lock is released: those can run code that takes it again.
+public final class WorkerPool: Sendable {
     /// Starts a worker for a function version and returns it loaded and ready, its channel on the
     /// event loop given, if one is.
     public typealias Spawner = @Sendable (FunctionKey, (any EventLoop)?) async throws -> WorkerConnection
 
-    private var state: PoolState
-    private var workers: [Int32: WorkerConnection] = [:]
-    private var waiters: [UInt64: Waiter] = [:]
-
-    /// A call waiting for a worker, and the timer that gives up at its deadline.
-    private struct Waiter {
-        let continuation: CheckedContinuation<WorkerConnection, any Error>
-        let deadline: Scheduled<Void>
-
-        func resume(with result: Result<WorkerConnection, any Error>) {
-            deadline.cancel()
-            continuation.resume(with: result)
-        }
+    private struct Inner {
+        var state: PoolState
+        var workers: [Int32: WorkerConnection] = [:]
+        var waiters: [UInt64: Waiter] = [:]
+        /// Calls served so far and the number after which each worker retires.
+        var service: [Int32: (served: Int, limit: Int)] = [:]
+        var random = SystemRandomNumberGenerator()
+        /// CPU time of each worker at the last check while it was idle, and what it spent idle so far.
+        var idleCPU: [Int32: (cpu: Duration, at: ContinuousClock.Instant, spent: Duration)] = [:]
+        /// The server is stopping: no call takes a worker, and none starts.
+        var stopped = false
     }
+
+    /// A call waiting for a worker, and the timer that gives up at its deadline. Its answer may
+    /// come before the call has suspended: it is kept until the call takes it.
+    private struct Waiter {
+        var continuation: CheckedContinuation<WorkerConnection, any Error>?
+        var answer: Result<WorkerConnection, any Error>?
+        var timer: Scheduled<Void>?
+    }
+
+    /// What is done once the lock is released.
+    private enum Effect {
+        case resume(CheckedContinuation<WorkerConnection, any Error>, Result<WorkerConnection, any Error>)
+        case cancel(Scheduled<Void>)
+        case spawn(FunctionKey, near: (any EventLoop)?)
+        case terminate(WorkerConnection)
+        /// Forgets the worker as soon as its channel closes (at once if it has closed already).
+        case watch(WorkerConnection)
+        /// A line for the log, which may block on its output.
+        case log(Logger.Level, Logger.Message, Logger.Metadata)
+    }
+
+    private let inner: Mutex<Inner>
     private let spawner: Spawner
     private let logger: Logger
     private let recycling: Recycling
-    /// Calls served so far and the number after which each worker retires.
-    private var service: [Int32: (served: Int, limit: Int)] = [:]
-    private var random = SystemRandomNumberGenerator()
-    /// CPU time of each worker at the last check while it was idle, and what it spent idle so far.
-    private var idleCPU: [Int32: (cpu: Duration, at: ContinuousClock.Instant, spent: Duration)] = [:]
 
     public init(limits: PoolLimits, recycling: Recycling = Recycling(), logger: Logger, spawner: @escaping Spawner) {
         self.recycling = recycling
-        self.state = PoolState(limits: limits)
+        self.inner = Mutex(Inner(state: PoolState(limits: limits)))
         self.spawner = spawner
         self.logger = logger
     }
@@ -47,13 +69,17 @@ public actor WorkerPool {
     }
 
     /// The same, per function.
-    public var countsByFunction: [String: Counts] { state.countsByFunction }
+    public var countsByFunction: [String: Counts] { inner.withLock { $0.state.countsByFunction } }
 
     public var counts: Counts {
-        Counts(live: state.liveCount, idle: state.idleCount, busy: state.busyCount, waiting: state.waitingCount)
+        inner.withLock { inner in
+            let state = inner.state
+            return Counts(live: state.liveCount, idle: state.idleCount, busy: state.busyCount, waiting: state.waitingCount)
+        }
     }
 
-    /// A worker for `key`, warm if one is idle. Waits at most until `deadline`.
+    /// A worker for `key`, warm if one is idle: taken at once, on the caller's thread, or else a
+    /// ticket to `wait(for:)` on, until `deadline` at most.
     ///
     /// `loop` is the event loop of the call's connection: an idle worker whose channel is on it is
     /// taken first, as the whole call then runs on one thread, where a worker on another loop costs
@@ -63,110 +89,156 @@ public actor WorkerPool {
     /// - Throws: `HostError.saturated` when the queue is full or the call cannot start before its
     ///   deadline, `.functionNotFound` when the version was deleted meanwhile, or the error that
     ///   kept a worker from starting.
-    public func acquire(
-        _ key: FunctionKey, deadline: ContinuousClock.Instant, near loop: (any EventLoop)? = nil
-    ) async throws -> WorkerConnection {
-        while true {
-            let acquisition = state.acquire(key, now: .now, deadline: deadline) { pid in
-                loop == nil || workers[pid]?.eventLoop === loop
-            }
-            switch acquisition {
-            case .use(let pid):
-                // A worker killed while idle may not have been noticed yet: it is never handed out.
-                guard let worker = workers[pid], worker.isAlive else {
-                    discard(pid)
-                    continue
+    func acquire(_ key: FunctionKey, deadline: ContinuousClock.Instant, near loop: (any EventLoop)? = nil) throws -> Acquired {
+        try locked { inner, effects in
+            guard !inner.stopped else { throw HostError.zygoteUnavailable("the server is stopping") }
+            while true {
+                let workers = inner.workers
+                let acquisition = inner.state.acquire(key, now: .now, deadline: deadline) { pid in
+                    loop == nil || workers[pid]?.eventLoop === loop
                 }
-                if let loop, worker.eventLoop !== loop, (service[pid]?.served ?? 0) >= Self.callsBeforeLocality {
-                    // Not a cold start: no call waits for it.
-                    for case .spawn(let key) in state.addWorker(for: key) { Task { await self.spawn(key, near: loop) } }
-                }
-                return worker
-            case .saturated(let retryAfter):
-                throw HostError.saturated(retryAfterSeconds: retryAfter.wholeSecondsRoundedUp)
-            case .gone:
-                throw HostError.functionNotFound(key.name)
-            case .wait(let ticket, let actions):
-                return try await withCheckedThrowingContinuation { continuation in
+                switch acquisition {
+                case .use(let pid):
+                    // A worker killed while idle may not have been noticed yet: it is never handed out.
+                    guard let worker = workers[pid], worker.isAlive else {
+                        discard(pid, &inner, &effects)
+                        continue
+                    }
+                    if let loop, worker.eventLoop !== loop, (inner.service[pid]?.served ?? 0) >= Self.callsBeforeLocality {
+                        // Not a cold start: no call waits for it.
+                        for case .spawn(let key) in inner.state.addWorker(for: key) { effects.append(.spawn(key, near: loop)) }
+                    }
+                    return .worker(worker)
+                case .saturated(let retryAfter):
+                    throw HostError.saturated(retryAfterSeconds: retryAfter.wholeSecondsRoundedUp)
+                case .gone:
+                    throw HostError.functionNotFound(key.name)
+                case .wait(let ticket, let actions):
                     // An event-loop timer, cancelled when a worker comes: cheap enough for every queued call.
                     let remaining = TimeAmount.nanoseconds(max(0, (deadline - .now).nanoseconds))
                     let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: remaining) { [weak self] in
-                        _ = Task { await self?.giveUp(ticket: ticket, key: key) }
+                        guard let self else { return }
+                        self.giveUp(ticket: ticket, key: key)
                     }
-                    waiters[ticket] = Waiter(continuation: continuation, deadline: timer)
-                    perform(actions)
+                    inner.waiters[ticket] = Waiter(timer: timer)
+                    perform(actions, &inner, &effects)
+                    return .waiting(ticket)
                 }
             }
         }
     }
 
-    /// Returns a worker after a call. A worker that failed the call is removed instead.
-    public func release(_ worker: WorkerConnection, healthy: Bool) {
-        if healthy && worker.isActive && !shouldRecycle(worker) {
-            perform(state.release(worker.pid, now: .now))
-        } else {
-            discard(worker.pid)
+    /// The worker handed to the call waiting on `ticket`, or the error that ends its wait.
+    func wait(for ticket: UInt64) async throws -> WorkerConnection {
+        try await withCheckedThrowingContinuation { continuation in
+            locked { inner, effects in
+                guard var waiter = inner.waiters[ticket] else {
+                    return effects.append(.resume(continuation, .failure(HostError.saturated(retryAfterSeconds: 1))))
+                }
+                if let answer = waiter.answer {
+                    inner.waiters[ticket] = nil
+                    effects.append(.resume(continuation, answer))
+                } else {
+                    waiter.continuation = continuation
+                    inner.waiters[ticket] = waiter
+                }
+            }
         }
     }
 
-    /// Counts the call; true once the worker has served its share or grown past the RSS bound.
-    private func shouldRecycle(_ worker: WorkerConnection) -> Bool {
-        guard var record = service[worker.pid] else { return false }
-        record.served += 1
-        service[worker.pid] = record
-        if record.served >= record.limit {
-            logger.info("worker recycled", metadata: ["pid": "\(worker.pid)", "calls": "\(record.served)"])
-            return true
+    /// A worker taken at once, or the ticket of a call that waits for one.
+    enum Acquired {
+        case worker(WorkerConnection)
+        case waiting(UInt64)
+    }
+
+    /// Returns a worker after a call. A worker that failed the call is removed instead, and so is
+    /// one that has served its share of calls or, read every `rssCheckInterval` calls outside the
+    /// lock, grown past the resident memory bound.
+    public func release(_ worker: WorkerConnection, healthy: Bool) {
+        let readMemory = locked { inner, effects in
+            guard healthy && worker.isActive, var record = inner.service[worker.pid] else {
+                discard(worker.pid, &inner, &effects)
+                return false
+            }
+            record.served += 1
+            inner.service[worker.pid] = record
+            if record.served >= record.limit {
+                effects.append(.log(.info, "worker recycled", ["pid": "\(worker.pid)", "calls": "\(record.served)"]))
+                discard(worker.pid, &inner, &effects)
+                return false
+            }
+            if record.served % recycling.rssCheckInterval == 0 { return true }
+            perform(inner.state.release(worker.pid, now: .now), &inner, &effects)
+            return false
         }
-        if record.served % recycling.rssCheckInterval == 0, let rss = ResidentMemory.bytes(of: worker.pid), rss > recycling.rssBytes {
-            logger.info("worker recycled", metadata: ["pid": "\(worker.pid)", "rss_bytes": "\(rss)"])
-            return true
+        guard readMemory else { return }
+        let rss = ResidentMemory.bytes(of: worker.pid)
+        locked { inner, effects in
+            if let rss, rss > recycling.rssBytes {
+                effects.append(.log(.info, "worker recycled", ["pid": "\(worker.pid)", "rss_bytes": "\(rss)"]))
+                discard(worker.pid, &inner, &effects)
+            } else {
+                perform(inner.state.release(worker.pid, now: .now), &inner, &effects)
+            }
         }
-        return false
     }
 
     /// `function` now serves, with its settings; idle workers of other versions retire. `worker`,
     /// if given, is the one that loaded it, and becomes its first warm worker.
     public func makeCurrent(_ function: FunctionVersion, adopting worker: WorkerConnection? = nil) {
-        let adopted = worker.flatMap { track($0) ? $0 : nil }
-        perform(
-            state.makeCurrent(
+        locked { inner, effects in
+            let adopted = worker.flatMap { track($0, &inner, &effects) ? $0 : nil }
+            let actions = inner.state.makeCurrent(
                 name: function.name, key: function.key, perFunction: function.concurrency, minWarm: function.minWarm,
-                adopting: adopted.map { ($0.pid, .now) }))
+                adopting: adopted.map { ($0.pid, .now) })
+            perform(actions, &inner, &effects)
+        }
     }
 
     /// The function is gone: all its workers retire and its waiting calls fail.
     public func removeFunction(_ name: String) {
-        let (failed, actions) = state.removeFunction(name)
-        for ticket in failed { waiters.removeValue(forKey: ticket)?.resume(with: .failure(HostError.functionNotFound(name))) }
-        perform(actions)
+        locked { inner, effects in
+            let (failed, actions) = inner.state.removeFunction(name)
+            for ticket in failed { answer(ticket, .failure(HostError.functionNotFound(name)), &inner, &effects) }
+            perform(actions, &inner, &effects)
+        }
     }
 
     /// Retires idle workers past the idle timeout, and idle workers that burn CPU.
     public func expireIdle() {
-        perform(state.expire(now: .now))
-        retireSpinningIdleWorkers(now: .now)
+        let idle = locked { inner, effects in
+            perform(inner.state.expire(now: .now), &inner, &effects)
+            return inner.state.idleWorkers
+        }
+        // Read outside the lock: calls take and return workers meanwhile.
+        let used = idle.compactMap { worker in CPUTime.used(by: worker.worker).map { (worker, $0) } }
+        locked { inner, effects in retireSpinningIdleWorkers(used, now: .now, &inner, &effects) }
     }
 
     /// Ends idle workers that have used more than `idleCPUBudget` of CPU, over their life, in the
     /// intervals between checks when they were idle throughout: a thread a handler left running
     /// after its call returned. Between calls a worker has nothing to do, so this never ends a
-    /// worker that only serves calls.
-    private func retireSpinningIdleWorkers(now: ContinuousClock.Instant) {
-        for (pid, since) in state.idleWorkers {
-            guard let cpu = CPUTime.used(by: pid) else { continue }
-            var record = idleCPU[pid] ?? (cpu, now, .zero)
+    /// worker that only serves calls. `used` is each idle worker's CPU time, read just before.
+    private func retireSpinningIdleWorkers(
+        _ used: [((worker: Int32, since: ContinuousClock.Instant), Duration)], now: ContinuousClock.Instant,
+        _ inner: inout Inner, _ effects: inout [Effect]
+    ) {
+        let stillIdle = Dictionary(inner.state.idleWorkers.map { ($0.worker, $0.since) }, uniquingKeysWith: { first, _ in first })
+        for ((pid, since), cpu) in used where stillIdle[pid] == since {
+            var record = inner.idleCPU[pid] ?? (cpu, now, .zero)
             if record.at >= since { record.spent += cpu - record.cpu }
             record.cpu = cpu
             record.at = now
-            idleCPU[pid] = record
+            inner.idleCPU[pid] = record
             if record.spent > Self.idleCPUBudget {
-                logger.warning("worker retired: it used CPU while idle", metadata: ["pid": "\(pid)", "cpu": "\(record.spent)"])
+                effects.append(.log(.warning, "worker retired: it used CPU while idle", ["pid": "\(pid)", "cpu": "\(record.spent)"]))
                 HostMetrics.workerDeath(cause: "idle_cpu")
-                discard(pid)
+                discard(pid, &inner, &effects)
             }
         }
-        idleCPU = idleCPU.filter { workers[$0.key] != nil }
+        let workers = inner.workers
+        inner.idleCPU = inner.idleCPU.filter { workers[$0.key] != nil }
     }
 
     /// Calls a worker serves before a call crossing to it from another event loop starts one on
@@ -179,68 +251,91 @@ public actor WorkerPool {
 
     /// Ends every worker (the server is stopping).
     public func shutdown() {
-        for worker in workers.values { worker.terminate() }
-        workers = [:]
-        for waiter in waiters.values { waiter.resume(with: .failure(HostError.zygoteUnavailable("the server is stopping"))) }
-        waiters = [:]
+        locked { inner, effects in
+            inner.stopped = true
+            effects += inner.workers.values.map { .terminate($0) }
+            inner.workers = [:]
+            for ticket in inner.waiters.keys {
+                answer(ticket, .failure(HostError.zygoteUnavailable("the server is stopping")), &inner, &effects)
+            }
+        }
     }
 
     /// Keeps `worker`, and forgets it as soon as its channel closes: an idle worker killed from
     /// outside (or by the kernel) must not be handed to the next call. A worker whose pid the pool
     /// already holds (a zygote handing over a live worker's pidfd again) is ended instead; returns
     /// whether it was kept.
-    @discardableResult
-    private func track(_ worker: WorkerConnection) -> Bool {
-        guard workers[worker.pid] == nil else {
-            logger.error("a zygote handed over a worker the pool already holds", metadata: ["pid": "\(worker.pid)"])
-            worker.terminate()
+    private func track(_ worker: WorkerConnection, _ inner: inout Inner, _ effects: inout [Effect]) -> Bool {
+        guard inner.workers[worker.pid] == nil else {
+            effects.append(.log(.error, "a zygote handed over a worker the pool already holds", ["pid": "\(worker.pid)"]))
+            effects.append(.terminate(worker))
             return false
         }
-        workers[worker.pid] = worker
-        service[worker.pid] = (0, recycling.drawLimit(using: &random))
-        worker.onClose { [weak self] in
-            Task { await self?.closed(worker) }
-        }
+        inner.workers[worker.pid] = worker
+        inner.service[worker.pid] = (0, recycling.drawLimit(using: &inner.random))
+        effects.append(.watch(worker))
         return true
     }
 
     private func closed(_ worker: WorkerConnection) {
-        guard workers[worker.pid] === worker else { return }
-        workers[worker.pid] = nil
-        service[worker.pid] = nil
-        perform(state.removed(worker.pid))
+        locked { inner, effects in
+            guard inner.workers[worker.pid] === worker else { return }
+            inner.workers[worker.pid] = nil
+            inner.service[worker.pid] = nil
+            perform(inner.state.removed(worker.pid), &inner, &effects)
+        }
     }
 
-    private func discard(_ pid: Int32) {
-        workers.removeValue(forKey: pid)?.terminate()
-        service[pid] = nil
-        perform(state.removed(pid))
+    private func discard(_ pid: Int32, _ inner: inout Inner, _ effects: inout [Effect]) {
+        if let worker = inner.workers.removeValue(forKey: pid) { effects.append(.terminate(worker)) }
+        inner.service[pid] = nil
+        perform(inner.state.removed(pid), &inner, &effects)
     }
 
     /// The deadline passed before a worker came: no user code ran, so a retry can succeed.
     private func giveUp(ticket: UInt64, key: FunctionKey) {
-        guard state.cancel(ticket: ticket, key: key), let waiter = waiters.removeValue(forKey: ticket) else { return }
-        waiter.resume(with: .failure(HostError.saturated(retryAfterSeconds: 1)))
+        locked { inner, effects in
+            guard inner.state.cancel(ticket: ticket, key: key) else { return }
+            answer(ticket, .failure(HostError.saturated(retryAfterSeconds: 1)), &inner, &effects)
+        }
+    }
+
+    /// Answers the call waiting on `ticket`, now or when it has suspended.
+    private func answer(_ ticket: UInt64, _ result: Result<WorkerConnection, any Error>, _ inner: inout Inner, _ effects: inout [Effect]) {
+        guard var waiter = inner.waiters[ticket], waiter.answer == nil else { return }
+        if let timer = waiter.timer { effects.append(.cancel(timer)) }
+        if let continuation = waiter.continuation {
+            inner.waiters[ticket] = nil
+            effects.append(.resume(continuation, result))
+        } else {
+            waiter.answer = result
+            waiter.timer = nil
+            inner.waiters[ticket] = waiter
+        }
     }
 
     /// Carries out the state's actions. `spawnError` is what fails the calls a failed spawn was for.
-    private func perform(_ actions: [PoolState.Action], spawnError: (any Error)? = nil) {
+    private func perform(_ actions: [PoolState.Action], spawnError: (any Error)? = nil, _ inner: inout Inner, _ effects: inout [Effect]) {
         for action in actions {
             switch action {
             case .hand(let ticket, let pid):
-                waiters.removeValue(forKey: ticket)?.resume(with: .success(workers[pid]!))
+                // Only a stopping pool has dropped a worker its state still holds.
+                let worker = inner.workers[pid]
+                answer(
+                    ticket, worker.map { .success($0) } ?? .failure(HostError.zygoteUnavailable("the server is stopping")), &inner, &effects
+                )
             case .spawn(let key):
+                guard !inner.stopped else { continue }
                 HostMetrics.coldStart(key)
-                Task { await self.spawn(key, near: nil) }
+                effects.append(.spawn(key, near: nil))
             case .retire(let pid):
-                service[pid] = nil
-                workers.removeValue(forKey: pid)?.terminate()
+                inner.service[pid] = nil
+                if let worker = inner.workers.removeValue(forKey: pid) { effects.append(.terminate(worker)) }
             case .fail(let ticket):
                 let error = spawnError ?? HostError.zygoteUnavailable("no worker could be started")
-                waiters.removeValue(forKey: ticket)?.resume(with: .failure(error))
+                answer(ticket, .failure(error), &inner, &effects)
             case .shed(let ticket, let retryAfter):
-                let error = HostError.saturated(retryAfterSeconds: retryAfter.wholeSecondsRoundedUp)
-                waiters.removeValue(forKey: ticket)?.resume(with: .failure(error))
+                answer(ticket, .failure(HostError.saturated(retryAfterSeconds: retryAfter.wholeSecondsRoundedUp)), &inner, &effects)
             }
         }
     }
@@ -248,11 +343,36 @@ public actor WorkerPool {
     private func spawn(_ key: FunctionKey, near loop: (any EventLoop)?) async {
         do {
             let worker = try await spawner(key, loop)
-            guard track(worker) else { throw HostError.protocolViolation("a zygote handed over a worker the pool already holds") }
-            perform(state.spawned(worker.pid, key: key, now: .now))
+            try locked { inner, effects in
+                guard !inner.stopped else { return effects.append(.terminate(worker)) }
+                guard track(worker, &inner, &effects) else {
+                    throw HostError.protocolViolation("a zygote handed over a worker the pool already holds")
+                }
+                perform(inner.state.spawned(worker.pid, key: key, now: .now), &inner, &effects)
+            }
         } catch {
             logger.error("worker failed to start", metadata: ["function": "\(key)", "error": "\(error)"])
-            perform(state.spawnFailed(key: key), spawnError: error)
+            locked { inner, effects in perform(inner.state.spawnFailed(key: key), spawnError: error, &inner, &effects) }
+        }
+    }
+
+    /// Changes the state under the lock, then does what the change calls for.
+    private func locked<Value>(_ change: (inout Inner, inout [Effect]) throws -> Value) rethrows -> Value {
+        var effects: [Effect] = []
+        defer { run(effects) }
+        return try inner.withLock { inner in try change(&inner, &effects) }
+    }
+
+    private func run(_ effects: [Effect]) {
+        for effect in effects {
+            switch effect {
+            case .resume(let continuation, let result): continuation.resume(with: result)
+            case .cancel(let timer): timer.cancel()
+            case .spawn(let key, let loop): Task { await self.spawn(key, near: loop) }
+            case .terminate(let worker): worker.terminate()
+            case .watch(let worker): worker.onClose { [weak self] in self?.closed(worker) }
+            case .log(let level, let message, let metadata): logger.log(level: level, message, metadata: metadata)
+            }
         }
     }
 }
