@@ -256,11 +256,16 @@ def measure_pyhost(server, duration, cold_runs):
     if server.process:
         results["keyed"] = keyed_call_cost(server, duration)
 
-    # What the sandbox costs a call: its layers are set up per worker, and a warm call makes two
+    # What the sandbox costs a call: its layers are set up per worker, and a warm call makes three
     # syscalls in the worker (poll, read, write), each of which the seccomp filter evaluates.
     server.deploy("syscall-cost", SYSCALL_COST)
     results["sandboxed_syscall_ns"] = statistics.median(
         json.loads(server.invoke("syscall-cost", {})[2]) for _ in range(5))
+
+    # The interpreter a worker runs the handler in: the pandas handler in a loop, in a worker.
+    server.deploy("pandas-loop", handler_loop(HANDLERS["pandas"][0]))
+    results["pandas_loop_us"] = statistics.median(
+        json.loads(server.invoke("pandas-loop", HANDLERS["pandas"][1])[2]) for _ in range(3))
 
     hello_source = HANDLERS["hello"][0].read_text()
     deploy_to_response = []
@@ -337,6 +342,31 @@ def handle(request):
         os.getppid()
     return (time.perf_counter_ns() - started) / 200_000
 """
+
+
+def handler_loop(path, calls=300):
+    """A function that calls the handler in `path` `calls` times and returns the CPU each took (µs)."""
+    return path.read_text() + f"""
+import time as _time
+_handle = handle
+def handle(request):
+    for _ in range(30):
+        _handle(request)
+    started = _time.process_time()
+    for _ in range({calls}):
+        _handle(request)
+    return (_time.process_time() - started) / {calls} * 1e6
+"""
+
+
+def python3_pandas_loop_us():
+    """The same loop in Debian's python3, in a process of its own (one BLAS and numexpr thread)."""
+    path, payload = HANDLERS["pandas"]
+    script = handler_loop(path) + "\nimport json as _json, sys as _sys\nprint(handle(_json.load(_sys.stdin)))\n"
+    return statistics.median(
+        float(subprocess.run([SYSTEM_PYTHON, "-c", script], input=json.dumps(payload), env={**os.environ, **THREAD_ENV},
+                             check=True, capture_output=True, text=True).stdout)
+        for _ in range(3))
 
 
 def unsandboxed_syscall_ns():
@@ -744,6 +774,9 @@ def report(r):
         bare_value=bare and bare["hello"]["p50"] / 1000, boxed_value=boxed and boxed["hello"]["p50"] / 1000)
     row("a syscall (getppid) in a sandboxed worker (ns)", pyhost["sandboxed_syscall_ns"],
         inproc_value=r["unsandboxed_syscall_ns"])
+    if "pandas_loop_us" in pyhost:
+        row("pandas handler in a loop, CPU per call in a worker (µs)", pyhost["pandas_loop_us"],
+            inproc_value=r.get("python3_pandas_loop_us"))
     if "new_worker_call_ms" in pyhost:
         row("call needing a new worker p50 (ms)", pyhost["new_worker_call_ms"],
             bare_value=bare and bare["hello"]["p50"] / 1000, boxed_value=boxed and boxed["hello"]["p50"] / 1000)
@@ -873,6 +906,7 @@ def main():
     results["shape floor"] = shape_floor(arguments.binary, duration)
     results["in_process"] = in_process(2000)
     results["unsandboxed_syscall_ns"] = unsandboxed_syscall_ns()
+    results["python3_pandas_loop_us"] = python3_pandas_loop_us()
     results["process_per_call"] = process_per_call(arguments.process_runs, sandboxed=False)
     results["bwrap_per_call"] = process_per_call(arguments.process_runs, sandboxed=True)
     if not arguments.url:
