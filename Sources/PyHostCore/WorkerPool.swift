@@ -128,7 +128,8 @@ public final class WorkerPool: Sendable {
         }
     }
 
-    /// The worker handed to the call waiting on `ticket`, or the error that ends its wait.
+    /// The worker handed to the call waiting on `ticket`, or the error that ends its wait. Every
+    /// ticket `acquire` gives is waited on: a worker handed to it is busy until then.
     func wait(for ticket: UInt64) async throws -> WorkerConnection {
         try await withCheckedThrowingContinuation { continuation in
             locked { inner, effects in
@@ -175,6 +176,8 @@ public final class WorkerPool: Sendable {
         guard readMemory else { return }
         let rss = ResidentMemory.bytes(of: worker.pid)
         locked { inner, effects in
+            // The worker may have ended meanwhile, and its pid gone to another.
+            guard inner.workers[worker.pid] === worker else { return }
             if let rss, rss > recycling.rssBytes {
                 effects.append(.log(.info, "worker recycled", ["pid": "\(worker.pid)", "rss_bytes": "\(rss)"]))
                 discard(worker.pid, &inner, &effects)
@@ -188,6 +191,10 @@ public final class WorkerPool: Sendable {
     /// if given, is the one that loaded it, and becomes its first warm worker.
     public func makeCurrent(_ function: FunctionVersion, adopting worker: WorkerConnection? = nil) {
         locked { inner, effects in
+            if inner.stopped {
+                if let worker { effects.append(.terminate(worker)) }
+                return
+            }
             let adopted = worker.flatMap { track($0, &inner, &effects) ? $0 : nil }
             let actions = inner.state.makeCurrent(
                 name: function.name, key: function.key, perFunction: function.concurrency, minWarm: function.minWarm,
