@@ -9,8 +9,8 @@ nginx over a Unix socket (two processes per call, as in pyhost), with the CPU ea
 (c) called in-process (the compute floor), (d) nginx answering a fixed body (the network
 floor), and (e) the floor of pyhost's shape: SwiftNIO's HTTP/1 server (`http-floor`, built
 beside pyhost) handing each call to a process per CPU that runs the handler with pyhost's own
-channel code, unsandboxed. It prints a markdown table with the ratios and writes JSON (and a PNG chart when
-matplotlib is importable).
+channel code, unsandboxed. It prints markdown tables with the ratios and writes JSON (and a PNG
+chart when matplotlib is importable).
 
     scripts/bench                      # installs wrk, bwrap, gunicorn, uvicorn, nginx; builds; runs this
     python/bench.py --duration 5 --json bench.json --png bench.png
@@ -709,6 +709,13 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "–"
 
 
+def pick(result, *keys):
+    """result[key][key]…, or None where a level is missing."""
+    for key in keys:
+        result = result.get(key) if isinstance(result, dict) else None
+    return result
+
+
 def fmt(value):
     if value is None:
         return "–"
@@ -729,19 +736,12 @@ def report(r):
                      shown(mine, uvicorn_value), shown(mine, proxied_value), shown(mine, bare_value),
                      shown(mine, floor_value)])
 
-    def peer(result, *keys):
-        for key in keys:
-            if result is None:
-                return None
-            result = result.get(key) if isinstance(result, dict) else None
-        return result
-
     for name in HANDLERS:
         for p in ("p50", "p90", "p99"):
             row(f"{name} warm latency {p} c=1 (µs)", pyhost["latency"][name][p],
-                peer(guni, "latency", name, p), peer(uvi, "latency", name, p), bare and bare[name][p],
+                pick(guni, "latency", name, p), pick(uvi, "latency", name, p), bare and bare[name][p],
                 boxed and boxed[name][p], inproc[name][p], floor and name == "hello" and floor["latency"][p] or None,
-                peer(proxied, "latency", name, p))
+                pick(proxied, "latency", name, p))
         if guni:
             row(f"{name} 1/throughput c=1 (µs)", 1e6 / pyhost["throughput"][name][1],
                 1e6 / guni["throughput"][name][1], uvi and 1e6 / uvi["throughput"][name][1],
@@ -750,20 +750,20 @@ def report(r):
     for name in HANDLERS:
         for c in (1, 8, 32):
             row(f"{name} throughput c={c} (req/s)", pyhost["throughput"][name][c],
-                peer(guni, "throughput", name, c), peer(uvi, "throughput", name, c),
+                pick(guni, "throughput", name, c), pick(uvi, "throughput", name, c),
                 bare and c == 1 and bare[name]["rps"] or None, boxed and c == 1 and boxed[name]["rps"] or None, None,
-                floor and name == "hello" and c == 32 and floor["rps32"] or None, peer(proxied, "throughput", name, c))
+                floor and name == "hello" and c == 32 and floor["rps32"] or None, pick(proxied, "throughput", name, c))
     for name in HANDLERS:
         for part in ("server", "workers", "kernel"):
-            if peer(pyhost, "cpu", name):
+            if pick(pyhost, "cpu", name):
                 row(f"{name} CPU per call at c=32, {part} (µs)", pyhost["cpu"][name][part],
-                    peer(guni, "cpu", name, part), peer(uvi, "cpu", name, part),
-                    proxied_value=peer(proxied, "cpu", name, part))
+                    pick(guni, "cpu", name, part), pick(uvi, "cpu", name, part),
+                    proxied_value=pick(proxied, "cpu", name, part))
         for part in ("server", "workers"):
-            if peer(pyhost, "switches", name):
+            if pick(pyhost, "switches", name):
                 row(f"{name} context switches per call at c=32, {part}", pyhost["switches"][name][part],
-                    peer(guni, "switches", name, part), peer(uvi, "switches", name, part),
-                    proxied_value=peer(proxied, "switches", name, part), ratios=False)
+                    pick(guni, "switches", name, part), pick(uvi, "switches", name, part),
+                    proxied_value=pick(proxied, "switches", name, part), ratios=False)
     if "keyed" in pyhost:
         keyed = pyhost["keyed"]
         row("hello at c=32, no key: server CPU per call (µs)", keyed["public"]["server_cpu"])
@@ -796,23 +796,16 @@ def report_shape_floor(r):
     alone, relay = shape.get("alone"), shape["relay"]
     rows = []
 
-    def row(label, path, alone_value=None):
-        mine, floor, peer = (pick(result, path) for result in (pyhost, relay, uvi))
-        rows.append([label, fmt(mine), fmt(floor), fmt(alone_value), fmt(peer), ratio(mine, floor), ratio(floor, peer)])
-
-    def pick(result, path):
-        for key in path:
-            result = result.get(key) if isinstance(result, dict) else None
-        return result
+    def row(label, *path):
+        mine, floor, bare, peer = (pick(result, *path) for result in (pyhost, relay, alone, uvi))
+        rows.append([label, fmt(mine), fmt(floor), fmt(bare), fmt(peer), ratio(mine, floor), ratio(floor, peer)])
 
     for name in HANDLERS:
-        row(f"{name} warm latency p50 c=1 (µs)", ("latency", name, "p50"),
-            pick(alone, ("latency", name, "p50")))
-        row(f"{name} throughput c=32 (req/s)", ("throughput", name, 32), pick(alone, ("throughput", name, 32)))
+        row(f"{name} warm latency p50 c=1 (µs)", "latency", name, "p50")
+        row(f"{name} throughput c=32 (req/s)", "throughput", name, 32)
         for part in ("server", "workers", "kernel"):
-            row(f"{name} CPU per call at c=32, {part} (µs)", ("cpu", name, part), pick(alone, ("cpu", name, part)))
-        row(f"{name} context switches per call at c=32, server", ("switches", name, "server"),
-            pick(alone, ("switches", name, "server")))
+            row(f"{name} CPU per call at c=32, {part} (µs)", "cpu", name, part)
+        row(f"{name} context switches per call at c=32, server", "switches", name, "server")
     header = ["figure", "pyhost", "shape floor", "shape floor, no process", "uvicorn", "pyhost ÷ shape floor",
               "shape floor ÷ uvicorn"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
