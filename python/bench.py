@@ -573,6 +573,12 @@ def process_per_call(runs, sandboxed):
         return results
 
 
+def peer_app():
+    """PEER_APP with the handlers it serves, for a peer's or the shape floor's processes to import."""
+    loads = ", ".join(f"{name!r}: load({name!r}, {str(path)!r})" for name, (path, _) in HANDLERS.items())
+    return PEER_APP.replace("{HANDLERS}", "{" + loads + "}")
+
+
 def python_peer(peer, duration):
     """Latency, throughput and CPU per call of the handlers behind `peer` (a key of PEERS); None
     when it is not installed (scripts/bench installs it)."""
@@ -580,9 +586,7 @@ def python_peer(peer, duration):
     if subprocess.run([SYSTEM_PYTHON, "-c", f"import {module}"], capture_output=True).returncode != 0:
         return None
     with tempfile.TemporaryDirectory() as directory:
-        handlers = {name: str(path) for name, (path, _) in HANDLERS.items()}
-        app = PEER_APP.replace("{HANDLERS}", "{" + ", ".join(f"{n!r}: load({n!r}, {p!r})" for n, p in handlers.items()) + "}")
-        (pathlib.Path(directory) / "bench_app.py").write_text(app)
+        (pathlib.Path(directory) / "bench_app.py").write_text(peer_app())
         port = free_port()
         backend_socket = f"{directory}/backend.sock"
         environment = {**os.environ, **THREAD_ENV, "PYTHONPATH": f"{directory}:{PYTHON_DIR}"}
@@ -637,9 +641,7 @@ def shape_floor(binary, duration):
         return None
     results = {}
     with tempfile.TemporaryDirectory() as directory:
-        handlers = {name: str(path) for name, (path, _) in HANDLERS.items()}
-        app = PEER_APP.replace("{HANDLERS}", "{" + ", ".join(f"{n!r}: load({n!r}, {p!r})" for n, p in handlers.items()) + "}")
-        (pathlib.Path(directory) / "bench_app.py").write_text(app)
+        (pathlib.Path(directory) / "bench_app.py").write_text(peer_app())
         (pathlib.Path(directory) / "relay_worker.py").write_text(RELAY_WORKER)
         environment = {**os.environ, **THREAD_ENV, "PYTHONPATH": f"{directory}:{PYTHON_DIR}"}
         for mode, command in (("alone", []), ("relay", [SYSTEM_PYTHON, f"{directory}/relay_worker.py"])):
