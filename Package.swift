@@ -68,6 +68,7 @@ let package = Package(
         ]),
         // The floor of the shape for python/bench.py: SwiftNIO's HTTP/1 server with nothing of pyhost.
         .executableTarget(name: "http-floor", dependencies: [
+            "PyHostWire",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

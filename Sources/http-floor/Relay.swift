@@ -2,6 +2,7 @@ import DequeModule
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PyHostWire
 
 #if canImport(Glibc)
     import Glibc
@@ -24,7 +25,9 @@ final class Relay: Sendable {
             let channel = try await NIOPipeBootstrap(group: group)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
+                        // The limits pyhost's server puts on a worker's frames, at its default --max-response-bytes.
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(FrameDecoder(limits: .worker(maximumResponseBytes: 6 << 20))))
                         try channel.pipeline.syncOperations.addHandler(ReplyHandler(relay: self))
                     }
                 }
@@ -61,11 +64,9 @@ final class Relay: Sendable {
         caller?.succeed(reply)
     }
 
-    private static func send(_ frame: ByteBuffer, to channel: any Channel) {
-        var framed = channel.allocator.buffer(capacity: 5 + frame.readableBytes)
-        framed.writeInteger(UInt32(frame.readableBytes))
-        framed.writeInteger(UInt8(2))  // an invoke frame, as pyhost's server sends
-        framed.writeImmutableBuffer(frame)
+    private static func send(_ payload: ByteBuffer, to channel: any Channel) {
+        var framed = ByteBuffer()
+        FrameEncoder.write(Frame(kind: .invoke, payload: payload), to: &framed)
         channel.writeAndFlush(framed, promise: nil)
     }
 
@@ -89,26 +90,8 @@ final class Relay: Sendable {
     }
 }
 
-/// Frames as pyhost's worker channel has them: a 4-byte big-endian length, a kind byte, and that
-/// many bytes.
-private struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-
-    func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self),
-            buffer.readableBytes >= 5 + Int(length)
-        else { return nil }
-        buffer.moveReaderIndex(forwardBy: 5)
-        return buffer.readSlice(length: Int(length))
-    }
-
-    func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ByteBuffer? {
-        try decode(buffer: &buffer)
-    }
-}
-
 private final class ReplyHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
+    typealias InboundIn = Frame
 
     let relay: Relay
 
@@ -117,6 +100,6 @@ private final class ReplyHandler: ChannelInboundHandler, Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        relay.replied(unwrapInboundIn(data), on: context.channel)
+        relay.replied(unwrapInboundIn(data).payload, on: context.channel)
     }
 }

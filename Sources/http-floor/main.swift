@@ -11,8 +11,8 @@ import NIOPosix
 //
 //     http-floor PORT [COMMAND ARGUMENT...]
 //
-// Frames both ways are those of pyhost's worker channel (Sources/PyHostWire/Frame.swift), read and
-// written in the process by pyhost's own Python channel code; a request's payload is its path, a
+// Frames both ways are pyhost's worker frames, read and written here by PyHostWire's codec and
+// in the process by pyhost's own Python channel code; a request's payload is its path, a
 // newline, then its body.
 let arguments = CommandLine.arguments
 guard arguments.count >= 2, let port = Int(arguments[1]) else {
