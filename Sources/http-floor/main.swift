@@ -3,7 +3,7 @@ import NIOHTTP1
 import NIOPosix
 
 // The floor of pyhost's shape, for python/bench.py: the HTTP/1 server pyhost's invocations pass
-// through (SwiftNIO's, on its event loops), with nothing of pyhost's. Alone, it answers every
+// through (SwiftNIO's, on its event loops), with nothing of pyhost's server but its frames. Alone, it answers every
 // request with a fixed body. Given a command, it starts one process per CPU running it, each
 // with a Unix socket as its standard input, and hands every request's body to one of them, one
 // call in flight per process and the rest queued, as pyhost's pool does: the cost of the
